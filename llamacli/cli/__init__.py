@@ -1,0 +1,1 @@
+"""The command-line layer: Typer commands and terminal rendering. The only layer that prints."""

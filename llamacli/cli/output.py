@@ -1,0 +1,74 @@
+"""Where text goes: the answer and data to stdout, everything else to stderr.
+
+When stdout is not a terminal it carries exactly the answer (no ANSI, no spinner); progress and
+diagnostics go to stderr, and Rich is imported only when stderr is a terminal that wants it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from typing import Any, TextIO
+
+
+class Output:
+    """The process's two streams, with what each is connected to."""
+
+    def __init__(
+        self, stdout: TextIO | None = None, stderr: TextIO | None = None, env: Mapping[str, str] = os.environ
+    ) -> None:
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.stdout_tty = self.stdout.isatty()
+        self.stderr_tty = self.stderr.isatty()
+        self.color = "NO_COLOR" not in env and env.get("TERM") != "dumb"
+
+    def answer(self, text: str) -> None:
+        """Model text, raw and at once (no markup interpretation of [brackets])."""
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def data(self, value: Any) -> None:
+        """One JSON document on stdout."""
+        self.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+        self.stdout.flush()
+
+    def notice(self, text: str) -> None:
+        """A line for the person, on stderr."""
+        self.stderr.write(text + "\n")
+        self.stderr.flush()
+
+    def dim(self, text: str) -> None:
+        """A secondary line (stats) on stderr, dimmed on a colour terminal."""
+        if self.stderr_tty and self.color:
+            text = f"\x1b[2m{text}\x1b[0m"
+        self.notice(text)
+
+    def error(self, message: str, hint: str | None) -> None:
+        """The one-line error report."""
+        line = f"llamacli: error: {message}"
+        if hint:
+            line += f" ({hint})"
+        with contextlib.suppress(OSError):
+            self.notice(line)
+
+    @contextlib.contextmanager
+    def status(self, text: str) -> Iterator[None]:
+        """A transient spinner on stderr while something slow happens; nothing when not a TTY."""
+        if not self.stderr_tty or os.environ.get("TERM") == "dumb":
+            yield
+            return
+        from rich.console import Console
+
+        console = Console(file=self.stderr, no_color=not self.color)
+        with console.status(text, spinner="dots"):
+            yield
+
+    def silence_stdout(self) -> None:
+        """After the reader went away (EPIPE): point stdout at /dev/null so exit does not complain."""
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stdout.fileno())

@@ -1,0 +1,163 @@
+"""`llamacli run`: one prompt in, one streamed answer out; a good citizen in shell pipelines."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llamacli import references
+from llamacli.cli.output import Output
+from llamacli.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from llamacli.engine import Event, Stats
+    from llamacli.locate import LocalModel
+
+EPIPE_EXIT = 141  # what a shell reports for a writer killed by SIGPIPE, e.g. `llamacli run ... | head -c 5`
+
+
+def _split_words(words: list[str], model: str | None) -> tuple[str | None, str]:
+    """(model reference or None, prompt text) from the positional words."""
+    if model is None and words and references.looks_like_model(words[0]):
+        return words[0], " ".join(words[1:])
+    return model, " ".join(words)
+
+
+def _read_stdin() -> str | None:
+    if sys.stdin is None or sys.stdin.isatty():
+        return None
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError as e:
+        raise UsageError("stdin is not UTF-8 text", "convert it first, e.g. with iconv") from e
+
+
+def run(
+    words: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[MODEL] PROMPT", help="Model reference (optional), then the prompt.", show_default=False
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model reference (instead of the first word).")
+    ] = None,
+    system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", "-n", help="Stop after this many tokens.")] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy (deterministic).")] = 0.8,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.")] = 0.95,
+    top_k: Annotated[int, typer.Option("--top-k", help="Sample among the K likeliest tokens (0: all).")] = 40,
+    min_p: Annotated[float, typer.Option("--min-p", help="Drop tokens below this fraction of the top one.")] = 0.05,
+    repeat_penalty: Annotated[
+        float, typer.Option("--repeat-penalty", help="Penalty for repeated tokens (1: off).")
+    ] = 1.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed, for reproducible sampling.")] = None,
+    ctx: Annotated[
+        int | None,
+        typer.Option(
+            "--ctx", "-c", help="Context window in tokens [default: model's, at most 4096].", show_default=False
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", "-t", help="CPU threads [default: physical cores].", show_default=False)
+    ] = None,
+    stop: Annotated[list[str] | None, typer.Option("--stop", help="Stop when this text appears (repeatable).")] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: model, text, finish reason, stats.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Timings and llama.cpp's log on stderr.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Never touch the network.")] = False,
+) -> None:
+    """Answer one prompt. Piped stdin is appended to PROMPT after a blank line (or is the prompt).
+
+    \b
+    Examples:
+      llamacli run "Why is the sky blue?"
+      llamacli run smollm2:135m "Write a haiku" --temperature 0 -n 40
+      cat notes.txt | llamacli run "Summarize:" --json
+    """
+    from llamacli.engine import GenerationParams, LoadParams, Model
+    from llamacli.services import run as service
+
+    if offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    out = Output()
+    reference, prompt = _split_words(list(words or []), model)
+    load = LoadParams(n_ctx=ctx, n_threads=threads, verbose=verbose)
+    gen = GenerationParams(
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        min_p=min_p,
+        repeat_penalty=repeat_penalty,
+        seed=seed,
+        max_tokens=max_tokens,
+        stop=tuple(stop or ()),
+    )
+    service.validate(load, gen)
+    text = service.compose_prompt(prompt, _read_stdin())
+    local = service.resolve(reference)
+    with out.status(f"Loading {local.name}…"):
+        engine = Model(local.path, load)
+    with engine:
+        events = engine.stream(service.conversation(text, system), gen)
+        try:
+            _render(out, events, local, json_output=json_output, verbose=verbose)
+        except KeyboardInterrupt:
+            out.notice("interrupted")
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except BrokenPipeError:
+            out.silence_stdout()
+            raise typer.Exit(EPIPE_EXIT) from None
+
+
+def _render(out: Output, events: Iterator[Event], local: LocalModel, *, json_output: bool, verbose: bool) -> None:
+    """Stream deltas to stdout as they come (or collect them for --json), then the end matter."""
+    from llamacli.engine import Finished, TextDelta
+
+    pieces: list[str] = []
+    try:
+        with out.status("Reading the prompt…"):
+            first = next(events)
+        for event in itertools.chain((first,), events):
+            if isinstance(event, TextDelta):
+                if json_output:
+                    pieces.append(event.text)
+                else:
+                    out.answer(event.text)
+                    pieces.append(event.text)
+            elif isinstance(event, Finished):
+                if json_output:
+                    out.data(
+                        {
+                            "model": local.name,
+                            "path": str(local.path),
+                            "text": "".join(pieces),
+                            "finish_reason": event.reason,
+                            "stats": event.stats.to_dict(),
+                        }
+                    )
+                else:
+                    out.answer("\n")
+                if verbose:
+                    out.dim(stats_line(event.stats))
+    except KeyboardInterrupt:
+        if pieces and not json_output:
+            out.answer("\n")
+        raise
+    finally:
+        events.close()  # type: ignore[attr-defined]
+
+
+def stats_line(stats: Stats) -> str:
+    """One human line of timings, as shown after an answer."""
+    return (
+        f"{stats.generated_tokens} tokens, {stats.generation_tokens_per_second:.1f} tok/s · "
+        f"prompt {stats.prompt_tokens} tokens, {stats.prompt_tokens_per_second:.1f} tok/s · "
+        f"first token {stats.time_to_first_token:.2f} s · load {stats.load_seconds:.2f} s"
+    )

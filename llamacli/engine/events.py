@@ -1,0 +1,66 @@
+"""What `Model.stream` yields: text as it is produced, then one Finished with the numbers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of the answer, always whole UTF-8 characters."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Timings of one generation, in seconds and tokens per second."""
+
+    prompt_tokens: int
+    cached_prompt_tokens: int  # reused from the KV cache of the previous turn, not evaluated again
+    generated_tokens: int
+    prompt_seconds: float
+    generation_seconds: float
+    time_to_first_token: float
+    load_seconds: float
+
+    @property
+    def prompt_tokens_per_second(self) -> float:
+        """Evaluated prompt tokens per second."""
+        evaluated = self.prompt_tokens - self.cached_prompt_tokens
+        return evaluated / self.prompt_seconds if self.prompt_seconds > 0 else 0.0
+
+    @property
+    def generation_tokens_per_second(self) -> float:
+        """Generated tokens per second, after the prompt was evaluated."""
+        return self.generated_tokens / self.generation_seconds if self.generation_seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Plain data for --json, the rates included."""
+        data: dict[str, float | int] = dict(asdict(self))
+        data["prompt_tokens_per_second"] = round(self.prompt_tokens_per_second, 2)
+        data["generation_tokens_per_second"] = round(self.generation_tokens_per_second, 2)
+        return data
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The last event: why generation stopped, and its stats."""
+
+    reason: FinishReason
+    stats: Stats
+
+
+Event = TextDelta | Finished
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A whole answer: what `Model.generate` returns."""
+
+    text: str
+    reason: FinishReason
+    stats: Stats

@@ -1,0 +1,32 @@
+"""What the engine needs to load a model and to generate, as two small frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_CTX = 4096  # capped by the model's trained context; memory grows linearly with it
+
+
+@dataclass(frozen=True)
+class LoadParams:
+    """How to load a GGUF: context window, threads, logging."""
+
+    n_ctx: int | None = None  # None: min(trained context, DEFAULT_CTX)
+    n_threads: int | None = None  # None: physical cores (llama-cpp-python's default is half the logical ones)
+    n_batch: int = 512
+    verbose: bool = False  # let llama.cpp's own log lines through to stderr
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling and stopping. Defaults are llama.cpp's own."""
+
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    repeat_last_n: int = 64
+    seed: int | None = None  # None: a random seed
+    max_tokens: int | None = None  # None: until the model stops or the context is full
+    stop: tuple[str, ...] = field(default_factory=tuple)

