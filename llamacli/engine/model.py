@@ -192,10 +192,23 @@ class Model:
             self._evaluated.extend(chunk)
         return reused
 
+    def reset(self) -> None:
+        """Forget the KV cache: the next prompt is evaluated from scratch."""
+        self._ll.llama_memory_clear(self._memory, True)
+        self._evaluated.clear()
+
+    def _end_of_generation_tokens(self) -> list[int]:
+        ll = self._ll
+        return [t for t in range(ll.llama_vocab_n_tokens(self._vocab)) if ll.llama_vocab_is_eog(self._vocab, t)]
+
     def _make_sampler(self, params: GenerationParams) -> Any:
         ll = self._ll
         chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
         add = ll.llama_sampler_chain_add
+        if params.ignore_eos:
+            banned = self._end_of_generation_tokens()
+            biases = (ll.llama_logit_bias * len(banned))(*[ll.llama_logit_bias(t, float("-inf")) for t in banned])
+            add(chain, ll.llama_sampler_init_logit_bias(ll.llama_vocab_n_tokens(self._vocab), len(banned), biases))
         if params.repeat_penalty != 1.0:
             n_vocab = ll.llama_vocab_n_tokens(self._vocab)
             add(chain, ll.llama_sampler_init_penalties(n_vocab, params.repeat_last_n, params.repeat_penalty, 0.0, 0.0))

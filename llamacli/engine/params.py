@@ -30,3 +30,4 @@ class GenerationParams:
     seed: int | None = None  # None: a random seed
     max_tokens: int | None = None  # None: until the model stops or the context is full
     stop: tuple[str, ...] = field(default_factory=tuple)
+    ignore_eos: bool = False  # keep generating past end-of-turn (benchmarks, like llama.cpp's --ignore-eos)
