@@ -128,3 +128,86 @@ class ModelNotLocal(LlamacliError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"model '{name}' is not downloaded", f"download it with: llamacli pull {name}")
+
+
+class DownloadError(LlamacliError):
+    """A download failed: the network, the server, or what the server said (exit 4)."""
+
+    exit_code = ExitCode.NETWORK
+
+    def __init__(self, repo: str, file: str | None, reason: str, hint: str | None = None) -> None:
+        self.repo = repo
+        self.file = file
+        self.reason = reason
+        where = f"{repo}/{file}" if file else repo
+        super().__init__(
+            f"cannot download {where}: {reason}",
+            hint or "check the connection (and HF_ENDPOINT / proxy settings), then pull again: it resumes",
+        )
+
+
+class AuthRequired(DownloadError):
+    """The Hub refused access (401/403): a gated or private repository."""
+
+    def __init__(self, repo: str, status: int) -> None:
+        self.status = status
+        super().__init__(
+            repo,
+            None,
+            f"access denied (HTTP {status}): the repository is gated, private or does not exist",
+            "accept its license on the Hub if gated, then set HF_TOKEN to a token that can read it",
+        )
+
+
+class IntegrityError(DownloadError):
+    """The downloaded bytes do not hash to the sha256 the Hub published; the file was deleted."""
+
+    def __init__(self, repo: str, file: str, expected: str, actual: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            repo,
+            file,
+            f"sha256 mismatch (expected {expected[:12]}…, got {actual[:12]}…); the corrupt file was deleted",
+            "pull again; if it keeps failing the mirror or a proxy is altering the file",
+        )
+
+
+class RemoteNotFound(LlamacliError):
+    """The repository, revision or file does not exist on the Hub (a user error: exit 1)."""
+
+    def __init__(self, what: str, hint: str | None = None) -> None:
+        self.what = what
+        super().__init__(f"not found on the Hub: {what}", hint or "check the spelling; 'llamacli models' lists names")
+
+
+class OfflineRefused(LlamacliError):
+    """A network operation was asked for in offline mode (HF_HUB_OFFLINE or --offline)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(
+            f"{what} needs the network, but offline mode is on",
+            "unset HF_HUB_OFFLINE (or drop --offline), or use a model already on disk: llamacli list",
+        )
+
+
+class NotEnoughDisk(LlamacliError):
+    """The model does not fit in the free space of the model store."""
+
+    def __init__(self, path: Path, needed: int, free: int) -> None:
+        self.path = path
+        self.needed = needed
+        self.free = free
+        super().__init__(
+            f"not enough disk space in {path}: the download needs {needed / 1e9:.2f} GB, {free / 1e9:.2f} GB free",
+            "free some space (llamacli rm ...) or set LLAMACLI_HOME to a larger disk",
+        )
+
+
+class ModelNotPulled(LlamacliError):
+    """`rm` or `show` of a model that is not on this machine."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"model '{name}' is not on this machine", "'llamacli list' shows what is")

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llamacli import references
-from llamacli.errors import InvalidValue, ModelNotLocal, PackageMissing
-from llamacli.registry import PackageSource, Registry, Variant
+from llamacli.errors import InvalidValue, ModelNotFound, ModelNotLocal, PackageMissing
+from llamacli.registry import HubSource, PackageSource, Registry, Variant
+from llamacli.store import Manifest, Store, hub_key, import_key
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,47 @@ def _local_path(path: Path) -> LocalModel:
     return LocalModel(name=str(path), path=path)
 
 
+def find_manifest(ref: references.Reference, registry: Registry, store: Store) -> Manifest | None:
+    """The store's record for REF (a pulled or imported model), if it is on this machine."""
+    from llamacli.hub import DEFAULT_QUANT
+
+    found: Manifest | None = None
+    if isinstance(ref, references.HubRef):
+        if ref.file:
+            found = store.get(hub_key(ref.repo, ref.file))
+        else:
+            wanted = (ref.quant or DEFAULT_QUANT).upper()
+            found = next((m for m in store.all() if m.repo == ref.repo and (m.quant or "") == wanted), None)
+    elif isinstance(ref, references.NameRef):
+        variant = registry.find(ref.name)
+        if variant is None:
+            found = store.get(import_key(ref.name))
+        elif isinstance(variant.entry.source, HubSource):
+            found = store.get(hub_key(variant.entry.source.repo, variant.file.file))
+    elif isinstance(ref, references.PathRef):
+        wanted_path = ref.path.resolve()
+        found = next((m for m in store.all() if store.file_of(m).resolve() == wanted_path), None)
+    return found if found is not None and store.file_of(found).is_file() else None
+
+
 def locate(text: str, registry: Registry, env: Mapping[str, str] = os.environ) -> LocalModel:
     """Resolve TEXT to a local file; ModelNotFound / ModelNotLocal / PackageMissing otherwise."""
     ref = references.parse(text)
     if isinstance(ref, references.PathRef):
         return _local_path(ref.path)
+    store = Store.default(env)
+    manifest = find_manifest(ref, registry, store)
     if isinstance(ref, references.HubRef):
-        raise ModelNotLocal(str(ref))
-    variant = registry.get(ref.name)
+        if manifest is None:
+            raise ModelNotLocal(str(ref))
+        return LocalModel(name=str(ref), path=store.file_of(manifest))
+    variant = registry.find(ref.name)
+    if variant is None:
+        if manifest is None:
+            raise ModelNotFound(ref.name, registry.close_matches(ref.name))
+        return LocalModel(name=ref.name, path=store.file_of(manifest))
     if isinstance(variant.entry.source, PackageSource):
         return LocalModel(name=ref.name, path=package_file(variant), variant=variant)
-    raise ModelNotLocal(ref.name)
+    if manifest is None:
+        raise ModelNotLocal(ref.name)
+    return LocalModel(name=ref.name, path=store.file_of(manifest), variant=variant)

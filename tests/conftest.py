@@ -12,6 +12,7 @@ import pytest
 
 from llamacli import registry
 from llamacli.locate import package_file
+from tests.hubserver import HubServer
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -64,3 +65,49 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+QUANTS = {"Q8_0": 7, "Q4_K_M": 15, "Q2_K": 10}  # llama_ftype values
+LLAMA_1B_REPO = "bartowski/Llama-3.2-1B-Instruct-GGUF"
+
+
+@pytest.fixture(scope="session")
+def quantized(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """SmolLM2 requantized by llama.cpp's quantizer to Q8_0, Q4_K_M and Q2_K (once per session)."""
+    import ctypes
+
+    import llama_cpp
+
+    out = tmp_path_factory.mktemp("quantized")
+    files = {}
+    for quant, ftype in QUANTS.items():
+        target = out / f"SmolLM2-135M-Instruct-{quant}.gguf"
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = ftype
+        params.allow_requantize = True
+        params.nthread = 2
+        rc = llama_cpp.llama_model_quantize(str(smollm2_path).encode(), str(target).encode(), ctypes.byref(params))
+        assert rc == 0, f"quantizing to {quant} failed"
+        files[quant] = target
+    return files
+
+
+@pytest.fixture(scope="session")
+def hub_server(quantized: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
+    """The loopback Hub, serving the requantized files under the registry's real repo and file names."""
+    server = HubServer().start()
+    server.add(LLAMA_1B_REPO, {f"Llama-3.2-1B-Instruct-{q}.gguf": p for q, p in quantized.items()})
+    junk = tmp_path_factory.mktemp("junk") / "junk.gguf"
+    junk.write_bytes(b"this is not a GGUF file at all " * 1000)
+    server.add("someone/Broken-GGUF", {"Broken-Q4_K_M.gguf": junk})
+    server.add("meta/Gated-GGUF", {"Gated-Q8_0.gguf": quantized["Q8_0"]}, token="hf_secret_token_123456")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hub(hub_server: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
+    """The loopback Hub with no faults and an empty log; HF_ENDPOINT points at it."""
+    hub_server.reset()
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
+    return hub_server

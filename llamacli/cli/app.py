@@ -7,7 +7,7 @@ import sys
 import typer
 
 from llamacli import __version__
-from llamacli.cli import run_cmd
+from llamacli.cli import models_cmd, run_cmd
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, LlamacliError
 
@@ -48,6 +48,13 @@ def _root(
 
 
 app.command("run", epilog=EPILOG)(run_cmd.run)
+app.command("pull", epilog=EPILOG)(models_cmd.pull)
+app.command("list", epilog=EPILOG)(models_cmd.list_models)
+app.command("ls", hidden=True)(models_cmd.list_models)
+app.command("rm", epilog=EPILOG)(models_cmd.rm)
+app.command("show", epilog=EPILOG)(models_cmd.show)
+app.command("import", epilog=EPILOG)(models_cmd.import_)
+app.command("models", epilog=EPILOG)(models_cmd.catalog)
 
 
 def main() -> None:

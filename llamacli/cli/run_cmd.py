@@ -101,7 +101,7 @@ def run(
     )
     service.validate(load, gen)
     text = service.compose_prompt(prompt, _read_stdin())
-    local = service.resolve(reference)
+    local = _resolve_or_pull(out, reference, offline)
     with out.status(f"Loading {local.name}…"):
         engine = Model(local.path, load)
     with engine:
@@ -114,6 +114,24 @@ def run(
         except BrokenPipeError:
             out.silence_stdout()
             raise typer.Exit(EPIPE_EXIT) from None
+
+
+def _resolve_or_pull(out: Output, reference: str | None, offline: bool) -> LocalModel:
+    """The local model; one not downloaded yet is pulled first (with a notice), unless offline."""
+    from llamacli.errors import ModelNotLocal
+    from llamacli.services import run as service
+
+    try:
+        return service.resolve(reference)
+    except ModelNotLocal as e:
+        if offline or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+            raise
+        missing = e.name
+    out.notice(f"{missing} is not downloaded yet: pulling it first")
+    from llamacli.cli.models_cmd import pull_with_progress
+
+    pull_with_progress(out, missing)
+    return service.resolve(reference)
 
 
 def _render(out: Output, events: Iterator[Event], local: LocalModel, *, json_output: bool, verbose: bool) -> None:

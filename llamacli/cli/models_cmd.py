@@ -1,0 +1,180 @@
+"""`pull`, `list`/`ls`, `rm`, `show`, `import` and `models`: thin doors over llamacli.services.models."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from llamacli.cli.output import Output
+from llamacli.cli.progress import PullProgress, human_size
+
+JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+REF = Annotated[str, typer.Argument(metavar="MODEL", help="Registry name, hf.co/OWNER/REPO[:QUANT|/FILE] or path.")]
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    """Plain aligned columns (no escape codes: the output is as readable in a pipe as on a terminal)."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+    return "\n".join(lines) + "\n"
+
+
+def _params(n: int | None) -> str:
+    if not n:
+        return "-"
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+
+
+def _when(ts: float) -> str:
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
+
+
+def pull(
+    model: REF,
+    json_output: JSON = False,
+) -> None:
+    """Download a model from the Hugging Face Hub: verified (sha256), resumable, one copy per file.
+
+    \b
+    Examples:
+      llamacli pull llama3.2:1b
+      llamacli pull hf.co/bartowski/Llama-3.2-3B-Instruct-GGUF:Q8_0
+    Honours HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE and proxy variables.
+    """
+    out = Output()
+    result = pull_with_progress(out, model)
+    if json_output:
+        out.data(
+            {
+                "model": result.name,
+                "path": str(result.path),
+                "size": result.size,
+                "sha256": result.sha256,
+                "downloaded": result.downloaded,
+                "already_present": result.present,
+            }
+        )
+    else:
+        state = "already up to date" if result.present or not result.downloaded else "pulled"
+        out.notice(f"{result.name}: {state} ({human_size(result.size)}) {result.path}")
+
+
+def pull_with_progress(out: Output, model: str) -> Any:
+    """Pull MODEL with a progress display on stderr; the service's PullResult."""
+    from llamacli.services import models
+
+    with PullProgress(out, model) as progress:
+        return models.pull(model, progress, out.notice)
+
+
+def list_models(json_output: JSON = False) -> None:
+    """List the models on this machine (alias: ls): name, quantization, size, parameters, modified."""
+    from llamacli.services import models
+
+    out = Output()
+    entries = models.list_local()
+    if json_output:
+        out.data([e.to_dict() for e in entries])
+        return
+    rows = [[e.name, e.quant or "-", human_size(e.size), _params(e.parameters), _when(e.modified)] for e in entries]
+    out.answer(table(rows, ["NAME", "QUANT", "SIZE", "PARAMS", "MODIFIED"]))
+
+
+def rm(models_: Annotated[list[str], typer.Argument(metavar="MODEL...", help="Models to delete.")]) -> None:
+    """Delete models from this machine (an imported file is only forgotten, never deleted)."""
+    from llamacli.services import models
+
+    out = Output()
+    for ref in models_:
+        name, freed = models.remove(ref)
+        out.notice(f"deleted {name}" + (f" ({human_size(freed)} freed)" if freed else ""))
+
+
+def show(
+    model: REF,
+    json_output: JSON = False,
+    template: Annotated[bool, typer.Option("--template", help="Print only the chat template.")] = False,
+) -> None:
+    """Show a model's GGUF metadata (read from the header only; from the Hub if not local)."""
+    from llamacli.services import models
+
+    out = Output()
+    name, path, info = models.show(model)
+    if template:
+        out.answer((info.chat_template or "") + "\n")
+        return
+    if json_output:
+        out.data({"model": name, "path": str(path) if path else None, **info.to_dict()})
+        return
+    special = ", ".join(f"{k}={v['text']!r} ({v['id']})" for k, v in info.special_tokens.items())
+    tmpl = info.chat_template
+    rows = [
+        ("model", name),
+        ("path", str(path) if path else "(on the Hub; not downloaded)"),
+        ("architecture", info.architecture),
+        ("parameters", f"{info.parameters:,} ({_params(info.parameters)})"),
+        ("quantization", info.file_type or "-"),
+        ("file size", human_size(info.file_size)),
+        ("context length", info.context_length),
+        ("layers", info.layers),
+        ("heads", info.heads),
+        ("kv heads", info.kv_heads),
+        ("head size", info.head_dim),
+        ("embedding size", info.embedding_size),
+        ("vocabulary size", info.vocab_size),
+        ("license", info.license or "-"),
+        ("special tokens", special or "-"),
+        ("chat template", f"{len(tmpl)} characters (--template prints it)" if tmpl else "none (a base model)"),
+    ]
+    out.answer("".join(f"{k:<16} {'-' if v is None else v}\n" for k, v in rows))
+
+
+def import_(
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="A .gguf file already on disk.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Name to register it under [default: FILE-STEM:local].")
+    ] = None,
+    json_output: JSON = False,
+) -> None:
+    """Register a GGUF file already on disk, without copying it; then use it by name."""
+    from llamacli.services import models
+
+    out = Output()
+    entry = models.import_file(path, name)
+    if json_output:
+        out.data(entry.to_dict())
+    else:
+        out.notice(f"imported {entry.path} as {entry.name} ({human_size(entry.size)}, not copied)")
+
+
+def catalog(json_output: JSON = False) -> None:
+    """The model registry (models.toml), with what is already on this machine."""
+    from llamacli.services import models
+
+    out = Output()
+    rows = models.catalog()
+    if json_output:
+        out.data([r.to_dict() for r in rows])
+        return
+    header = ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL"]
+    show_fit = any(r.fit is not None for r in rows)  # the memory-fit column (issue #5) appears once it is filled
+    if show_fit:
+        header.append("FIT")
+    cells = []
+    for r in rows:
+        row = [
+            r.name + (" *" if r.default else ""),
+            r.quant,
+            human_size(r.size),
+            _params(r.parameters),
+            r.license,
+            "yes" if r.local else "-",
+        ]
+        cells.append([*row, r.fit or "-"] if show_fit else row)
+    out.answer(table(cells, header))
+    if out.stdout_tty:
+        out.dim("* the default quantization of that model (NAME without a tag)")

@@ -1,0 +1,135 @@
+"""Resumable download of one file into a persistent partial file, hashed as it is written.
+
+huggingface_hub retries a dropped connection inside one process, but its partial file is private to
+the process and deleted on failure, and it checks only the size. Here the partial file survives a
+dropped connection, Ctrl-C or kill -9; the next attempt (in this process or the next) re-hashes what is
+there and asks for the rest with a Range request. The finished file must hash to the expected sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+CHUNK = 1 << 20
+RETRIES = 5
+
+
+class Progress(Protocol):
+    """What a download reports as it goes (the CLI draws it; tests may record it)."""
+
+    def start(self, total: int, done: int) -> None:
+        """The transfer begins with DONE of TOTAL bytes already on disk."""
+
+    def advance(self, n: int) -> None:
+        """N more bytes were written."""
+
+    def retry(self, reason: str) -> None:
+        """The connection dropped; resuming."""
+
+
+class Silent:
+    """A Progress that shows nothing."""
+
+    def start(self, total: int, done: int) -> None:
+        """Nothing."""
+
+    def advance(self, n: int) -> None:
+        """Nothing."""
+
+    def retry(self, reason: str) -> None:
+        """Nothing."""
+
+
+class TransferFailed(Exception):
+    """The server or the connection failed for good (reason in the message)."""
+
+
+class DigestMismatch(Exception):
+    """The complete file does not hash to what was expected; the partial file was deleted."""
+
+    def __init__(self, actual: str) -> None:
+        super().__init__(actual)
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class Request:
+    """Where to GET the bytes and what they must be."""
+
+    url: str
+    headers: dict[str, str]
+    size: int
+    sha256: str
+
+
+def _hash_existing(partial: Path, size: int) -> tuple[Any, int]:
+    """The hash state and length of what is already in PARTIAL (emptied if longer than SIZE)."""
+    digest = hashlib.sha256()
+    if not partial.exists():
+        return digest, 0
+    if partial.stat().st_size > size:
+        partial.unlink()
+        return digest, 0
+    have = 0
+    with partial.open("rb") as f:
+        while block := f.read(CHUNK * 8):
+            digest.update(block)
+            have += len(block)
+    return digest, have
+
+
+def fetch(client: Any, request: Request, partial: Path, progress: Progress, retries: int = RETRIES) -> None:
+    """Complete PARTIAL from REQUEST.url with an httpx-style CLIENT; verify its sha256.
+
+    TransferFailed after RETRIES failed attempts in a row (what was written stays for the next run);
+    DigestMismatch when the bytes are wrong (the partial file is then deleted).
+    """
+    import httpx2
+
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    digest, have = _hash_existing(partial, request.size)
+    progress.start(request.size, have)
+    failures = 0
+    while have < request.size:
+        headers = dict(request.headers)
+        if have:
+            headers["Range"] = f"bytes={have}-"
+        try:
+            with client.stream("GET", request.url, headers=headers, follow_redirects=True, timeout=30) as response:
+                if response.status_code == 200 and have:  # the server ignored Range: start over
+                    digest, have = hashlib.sha256(), 0
+                    partial.unlink(missing_ok=True)
+                elif response.status_code not in (200, 206):
+                    raise TransferFailed(f"the server answered HTTP {response.status_code}")
+                elif response.status_code == 206 and not response.headers.get("Content-Range", "").startswith(
+                    f"bytes {have}-"
+                ):
+                    raise TransferFailed("the server answered a different range than asked")
+                with partial.open("ab") as f:
+                    for chunk in response.iter_bytes(CHUNK):
+                        if have + len(chunk) > request.size:
+                            raise TransferFailed(f"the server sent more than the {request.size} bytes announced")
+                        f.write(chunk)
+                        digest.update(chunk)
+                        have += len(chunk)
+                        progress.advance(len(chunk))
+                        failures = 0
+                    f.flush()
+                    os.fsync(f.fileno())
+            if have < request.size:
+                raise httpx2.RemoteProtocolError("the connection closed early")
+        except httpx2.TransportError as e:
+            failures += 1
+            if failures >= retries:
+                raise TransferFailed(f"the connection keeps failing ({e or type(e).__name__})") from e
+            progress.retry(str(e) or type(e).__name__)
+            time.sleep(min(0.2 * 2**failures, 5))
+    actual = digest.hexdigest()
+    if actual != request.sha256:
+        partial.unlink(missing_ok=True)
+        raise DigestMismatch(actual)

@@ -1,0 +1,326 @@
+"""Model management use cases: pull, list, rm, show, import and the catalog. They return results; never print."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llamacli import download, gguf_info, hub, references, registry
+from llamacli.errors import (
+    DownloadError,
+    IntegrityError,
+    InvalidValue,
+    ModelLoadError,
+    ModelNotFound,
+    ModelNotLocal,
+    ModelNotPulled,
+    NotEnoughDisk,
+    PackageMissing,
+)
+from llamacli.locate import LocalModel, find_manifest, locate, package_file
+from llamacli.registry import HubSource, PackageSource, Registry
+from llamacli.store import Manifest, Store, hub_key, import_key
+
+DISK_MARGIN = 64 << 20  # leave room for the manifest, logs, and the filesystem's own needs
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What a pull did."""
+
+    name: str
+    path: Path
+    size: int
+    sha256: str
+    downloaded: int  # body bytes fetched by this process (0 when it was already complete)
+    present: bool  # it was already on this machine before
+
+
+@dataclass(frozen=True)
+class LocalEntry:
+    """One row of `list`: a model on this machine."""
+
+    name: str
+    quant: str | None
+    size: int
+    parameters: int | None
+    modified: float
+    path: Path
+    source: str  # hf.co/OWNER/REPO, "imported" or "bundled"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return {**self.__dict__, "path": str(self.path)}
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    """One row of `models`: a registry variant and whether it is here."""
+
+    name: str
+    title: str
+    quant: str
+    size: int
+    parameters: int
+    license: str
+    local: bool
+    default: bool
+    fit: str | None = None  # filled by the memory estimate (issue #5); the CLI shows the column when set
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary."""
+        return dict(self.__dict__)
+
+
+def _offline(env: Mapping[str, str]) -> bool:
+    return env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def display_name(manifest: Manifest, reg: Registry) -> str:
+    """The shortest name that selects this pulled or imported model."""
+    if manifest.imported:
+        return manifest.name or manifest.key
+    for entry in reg:
+        if isinstance(entry.source, HubSource) and entry.source.repo == manifest.repo:
+            for q in entry.quants:
+                if q.file == manifest.file:
+                    return entry.name if q.quant == entry.default_quant else entry.tag(q)
+    if manifest.quant and manifest.repo:
+        return f"hf.co/{manifest.repo}:{manifest.quant}"
+    return manifest.key
+
+
+def _pull_target(text: str, reg: Registry) -> tuple[str, str | None, str | None] | LocalModel:
+    """(repo, file or None, quant or None) to download, or the LocalModel when nothing can be pulled."""
+    ref = references.parse(text)
+    if isinstance(ref, references.PathRef):
+        raise InvalidValue(
+            f"'{text}' is a path: pull downloads from the Hub", f"to use a file on disk: llamacli import {text}"
+        )
+    if isinstance(ref, references.HubRef):
+        return ref.repo, ref.file, ref.quant
+    variant = reg.find(ref.name)
+    if variant is None:
+        return locate(text, reg)  # an imported name (or ModelNotFound)
+    if isinstance(variant.entry.source, PackageSource):
+        return LocalModel(ref.name, package_file(variant), variant)
+    return variant.entry.source.repo, variant.file.file, variant.file.quant
+
+
+def _check_disk(store: Store, needed: int) -> None:
+    probe = store.root
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if needed + DISK_MARGIN > free:
+        raise NotEnoughDisk(store.root, needed, free)
+
+
+def _verify_gguf(partial: Path) -> gguf_info.GGUFInfo:
+    """The post-download check: a file that hashes right but is no GGUF is deleted (exit 3)."""
+    try:
+        return gguf_info.read(partial)
+    except ModelLoadError:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def pull(
+    text: str,
+    progress: download.Progress | None = None,
+    notify: Callable[[str], None] = lambda _: None,
+    env: Mapping[str, str] = os.environ,
+) -> PullResult:
+    """Download TEXT's model into the store unless it is already there; verify it."""
+    reg = registry.load(env)
+    target = _pull_target(text, reg)
+    if isinstance(target, LocalModel):
+        size = target.path.stat().st_size
+        return PullResult(target.name, target.path, size, "", 0, present=True)
+    repo, file, quant = target
+    store = Store.default(env)
+    existing = find_manifest(references.parse(text), reg, store)
+    if existing is not None and _offline(env):
+        return PullResult(display_name(existing, reg), store.file_of(existing), existing.size, "", 0, present=True)
+    if file is None:
+        file = hub.pick_quant(repo, list(hub.gguf_files(repo)), quant)
+    remote = hub.resolve(repo, file)
+    blob = store.blob_path(remote.sha256)
+    downloaded = 0
+    present = blob.is_file() and existing is not None and existing.sha256 == remote.sha256
+    if not blob.is_file():
+        partial = store.partial_path(remote.sha256)
+        have = partial.stat().st_size if partial.exists() else 0
+        _check_disk(store, remote.size - have)
+        with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
+            if not blob.is_file():  # another process may have finished it while we waited
+                downloaded = _download(remote, store, partial, progress or download.Silent(), notify)
+    info = gguf_info.read(blob)
+    old = store.get(hub_key(repo, file))
+    manifest = store.put(
+        Manifest(
+            key=hub_key(repo, file),
+            path=str(blob.relative_to(store.root)),
+            size=remote.size,
+            sha256=remote.sha256,
+            repo=repo,
+            file=file,
+            quant=hub.quant_of(file) or info.file_type,
+            revision=remote.revision,
+            parameters=info.parameters,
+            created=old.created if old and old.sha256 == remote.sha256 else 0.0,
+        )
+    )
+    if old is not None and old.sha256 != remote.sha256:
+        store.remove(old)  # the repository changed the file: drop the superseded blob
+        store.put(manifest)
+    return PullResult(display_name(manifest, reg), blob, remote.size, remote.sha256, downloaded, present)
+
+
+def _download(
+    remote: hub.RemoteFile, store: Store, partial: Path, progress: download.Progress, notify: Callable[[str], None]
+) -> int:
+    """Fetch, verify the sha256 and the GGUF header, and move into place; the body bytes fetched."""
+    if partial.exists() and partial.stat().st_size:
+        notify(f"resuming {remote.file} from {partial.stat().st_size / 1e6:.1f} MB")
+    before = partial.stat().st_size if partial.exists() else 0
+    request = download.Request(remote.url, remote.headers, remote.size, remote.sha256)
+    try:
+        download.fetch(hub.client(), request, partial, progress)
+    except download.TransferFailed as e:
+        raise DownloadError(remote.repo, remote.file, str(e)) from e
+    except download.DigestMismatch as e:
+        raise IntegrityError(remote.repo, remote.file, remote.sha256, e.actual) from e
+    _verify_gguf(partial)
+    store.blobs.mkdir(parents=True, exist_ok=True)
+    os.replace(partial, store.blob_path(remote.sha256))
+    return remote.size - before
+
+
+def list_local(env: Mapping[str, str] = os.environ) -> list[LocalEntry]:
+    """Every model on this machine: bundled, pulled and imported (only complete, verified files)."""
+    reg = registry.load(env)
+    out: list[LocalEntry] = []
+    for entry in reg:
+        if isinstance(entry.source, PackageSource):
+            for q in entry.quants:
+                variant = registry.Variant(entry, q)
+                try:
+                    path = package_file(variant)
+                except PackageMissing:
+                    continue
+                stat = path.stat()
+                name = entry.name if q.quant == entry.default_quant else entry.tag(q)
+                out.append(LocalEntry(name, q.quant, stat.st_size, entry.parameters, stat.st_mtime, path, "bundled"))
+    store = Store.default(env)
+    for m in store.all():
+        path = store.file_of(m)
+        if not path.is_file():
+            continue
+        source = "imported" if m.imported else f"hf.co/{m.repo}"
+        out.append(LocalEntry(display_name(m, reg), m.quant, m.size, m.parameters, m.created, path, source))
+    return out
+
+
+def remove(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
+    """Delete TEXT's model (an imported file is only forgotten); (name, bytes freed)."""
+    reg = registry.load(env)
+    ref = references.parse(text)
+    if isinstance(ref, references.NameRef):
+        variant = reg.find(ref.name)
+        if variant is not None and isinstance(variant.entry.source, PackageSource):
+            raise InvalidValue(
+                f"'{text}' is bundled with the Python package {variant.entry.source.pip}",
+                f"remove it with: pip uninstall {variant.entry.source.pip}",
+            )
+        if variant is None and Store.default(env).get(import_key(ref.name)) is None:
+            raise ModelNotFound(ref.name, reg.close_matches(ref.name))
+    store = Store.default(env)
+    manifest = find_manifest(ref, reg, store)
+    if manifest is None:
+        raise ModelNotPulled(text)
+    return display_name(manifest, reg), store.remove(manifest)
+
+
+def show(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, Path | None, gguf_info.GGUFInfo]:
+    """TEXT's GGUF header: from the local file, else (online) from the Hub with Range requests."""
+    reg = registry.load(env)
+    try:
+        local = locate(text, reg, env)
+        return local.name, local.path, gguf_info.read(local.path)
+    except ModelNotLocal:
+        if _offline(env):
+            raise
+    target = _pull_target(text, reg)
+    assert not isinstance(target, LocalModel)
+    repo, file, quant = target
+    if file is None:
+        file = hub.pick_quant(repo, list(hub.gguf_files(repo)), quant)
+    return text, None, hub.remote_header(repo, file)
+
+
+_NAME_CHARS = re.compile(r"[^a-z0-9._-]+")
+
+
+def default_import_name(path: Path) -> str:
+    """A registry-style name for an imported file: its lower-cased stem, tagged `local`."""
+    stem = _NAME_CHARS.sub("-", path.name.lower().removesuffix(".gguf")).strip("-._") or "model"
+    return f"{stem}:local"
+
+
+def import_file(path: Path, name: str | None = None, env: Mapping[str, str] = os.environ) -> LocalEntry:
+    """Register a GGUF already on disk under NAME, without copying it."""
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        raise InvalidValue(f"no such file: {path}", "give the path of a .gguf file")
+    name = (name or default_import_name(path)).lower()
+    ref = references.parse(name)
+    if not isinstance(ref, references.NameRef):
+        raise InvalidValue(f"'{name}' is not a model name", "a name looks like FAMILY:TAG, e.g. mymodel:q4")
+    reg = registry.load(env)
+    if reg.find(name) is not None:
+        raise InvalidValue(f"'{name}' is a registry name", "choose another with --name")
+    info = gguf_info.read(path)
+    store = Store.default(env)
+    manifest = store.put(
+        Manifest(
+            key=import_key(name),
+            path=str(path),
+            size=path.stat().st_size,
+            name=name,
+            quant=info.file_type,
+            parameters=info.parameters,
+        )
+    )
+    return LocalEntry(name, manifest.quant, manifest.size, info.parameters, manifest.created, path, "imported")
+
+
+def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
+    """Every registry variant, with whether it is already on this machine."""
+    reg = registry.load(env)
+    rows: list[CatalogRow] = []
+    for entry in reg:
+        for q in entry.quants:
+            name = entry.name if q.quant == entry.default_quant else entry.tag(q)
+            try:
+                local = locate(name, reg, env) is not None
+            except (ModelNotLocal, PackageMissing):
+                local = False
+            rows.append(
+                CatalogRow(
+                    name=name,
+                    title=entry.title,
+                    quant=q.quant,
+                    size=q.size,
+                    parameters=entry.parameters,
+                    license=entry.license,
+                    local=local,
+                    default=q.quant == entry.default_quant,
+                )
+            )
+    return rows
