@@ -42,6 +42,7 @@ class Repo:
 class Faults:
     drop_after: int | None = None  # close the connection after this many body bytes...
     drops: int = 0  # ...in this many responses
+    cut_at: int | None = None  # close every connection on reaching this byte of the file (no progress past it)
     flip_byte: int | None = None  # serve this byte of every body XOR 0xFF
     delay: float = 0.0  # seconds to sleep per 64 KiB chunk
     etag: str | None = None  # answer this instead of the real sha256
@@ -236,11 +237,13 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 pos, sent = start, 0
                 while pos <= end:
                     n = min(CHUNK, end - pos + 1)
+                    if faults.cut_at is not None:
+                        n = min(n, faults.cut_at - pos)
                     if drop_at is not None:
                         n = min(n, drop_at - sent)
-                        if n <= 0:
-                            self.close_connection = True
-                            return
+                    if n <= 0:
+                        self.close_connection = True
+                        return
                     data = bytearray(f.read(n))
                     if faults.flip_byte is not None and pos <= faults.flip_byte < pos + n:
                         data[faults.flip_byte - pos] ^= 0xFF
