@@ -1,0 +1,110 @@
+"""The header walker agrees with the gguf package's reader, and fails cleanly on anything malformed."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import struct
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llamacli import gguf_info
+from llamacli.errors import ModelLoadError
+
+
+def reference(path: Path) -> dict[str, object]:
+    """What gguf.GGUFReader (the gguf package) reads from the same file."""
+    from gguf import GGUFReader, LlamaFileType
+
+    reader = GGUFReader(path)
+
+    def value(key: str) -> object:
+        found = reader.get_field(key)
+        return found.contents() if found is not None else None
+
+    arch = value("general.architecture")
+    tokens = reader.get_field("tokenizer.ggml.tokens")
+    assert tokens is not None
+    return {
+        "architecture": arch,
+        "name": value("general.name"),
+        "parameters": sum(math.prod(int(d) for d in t.shape) for t in reader.tensors),
+        "file_type": LlamaFileType(value("general.file_type")).name.removeprefix("MOSTLY_"),
+        "context_length": value(f"{arch}.context_length"),
+        "layers": value(f"{arch}.block_count"),
+        "heads": value(f"{arch}.attention.head_count"),
+        "kv_heads": value(f"{arch}.attention.head_count_kv"),
+        "embedding_size": value(f"{arch}.embedding_length"),
+        "vocab_size": len(tokens.data),
+        "license": value("general.license"),
+        "chat_template": value("tokenizer.chat_template"),
+        "eos": tokens.contents(value("tokenizer.ggml.eos_token_id")),
+        "tensors": len(reader.tensors),
+        "header_bytes": reader.data_offset,
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["Q4_1", "Q8_0", "Q4_K_M", "Q2_K"])
+def test_matches_the_gguf_package(which: str, smollm2_path: Path, quantized: dict[str, Path]) -> None:
+    path = smollm2_path if which == "Q4_1" else quantized[which]
+    ours = gguf_info.read(path)
+    expected = reference(path)
+    assert expected.pop("eos") == ours.special_tokens["eos"]["text"]
+    assert {k: getattr(ours, k) for k in expected} == expected
+    assert ours.file_size == path.stat().st_size
+
+
+def test_a_prefix_asks_for_more_and_then_parses(smollm2_path: Path) -> None:
+    data = smollm2_path.read_bytes()
+    size = len(data)
+    with pytest.raises(gguf_info.NeedMore) as short:
+        gguf_info.parse(data[:65536], size)
+    assert short.value.needed > 65536
+    full = gguf_info.read(smollm2_path)
+    assert gguf_info.parse(data[: full.header_bytes], size) == full
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"GGML" + b"\x00" * 100, "bad magic"),
+        (b"GGUF" + struct.pack("<I", 99) + b"\x00" * 100, "version 99"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 0, 2**40) + b"\x00" * 100, "cannot fit"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 2**50) + b"\x00" * 100, "past the end"),
+        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 1) + b"k" + struct.pack("<I", 77) + b"\0" * 80,
+         "unknown value type"),
+    ],
+)  # fmt: skip
+def test_malformed_files_are_model_load_errors(tmp_path: Path, data: bytes, reason: str) -> None:
+    path = tmp_path / "bad.gguf"
+    path.write_bytes(data)
+    with pytest.raises(ModelLoadError, match=reason):
+        gguf_info.read(path)
+
+
+def test_a_missing_file_is_a_model_load_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError):
+        gguf_info.read(tmp_path / "absent.gguf")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=0, max_size=400), st.integers(min_value=0, max_value=10_000))
+def test_random_bytes_never_raise_anything_else(body: bytes, extra: int) -> None:
+    data = b"GGUF" + struct.pack("<I", 3) + body
+    with contextlib.suppress(gguf_info.NeedMore, gguf_info.Malformed):
+        gguf_info.parse(data, len(data) + extra)
+
+
+def test_truncating_a_real_header_anywhere_fails_cleanly(smollm2_path: Path) -> None:
+    data = smollm2_path.read_bytes()[:2_000_000]
+    for cut in (3, 7, 23, 24, 100, 5_000, 700_000, 1_785_000):
+        try:
+            gguf_info.parse(data[:cut], cut)
+        except gguf_info.Malformed:
+            continue
+        raise AssertionError(f"a file cut at {cut} bytes parsed")
