@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +85,57 @@ def _hash_existing(partial: Path, size: int) -> tuple[Any, int]:
     return digest, have
 
 
+class _Sink:
+    """Writes and hashes on a worker thread, so reading the network never waits for the disk or sha256.
+
+    One thread writes sequentially, so what is on disk is always a prefix of the file (safe to resume
+    after kill -9); dirty pages are flushed every SYNC_EVERY bytes so the final fsync is short.
+    """
+
+    SYNC_EVERY = 64 << 20
+
+    def __init__(self, path: Path, digest: Any) -> None:
+        self.file = path.open("ab")
+        self.digest = digest
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=256)
+        self.error: OSError | None = None
+        self.unsynced = 0
+        self.thread = threading.Thread(target=self._run, name="llamacli-download-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, chunk: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(chunk)
+
+    def _run(self) -> None:
+        while (chunk := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # keep draining so put() never blocks forever
+            try:
+                self.file.write(chunk)
+                self.digest.update(chunk)
+                self.unsynced += len(chunk)
+                if self.unsynced >= self.SYNC_EVERY:
+                    self.file.flush()
+                    os.fdatasync(self.file.fileno())
+                    self.unsynced = 0
+            except OSError as e:
+                self.error = e
+
+    def close(self) -> None:
+        """Finish writing what was received, make it durable, and close; raises a write error."""
+        self.queue.put(None)
+        self.thread.join()
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        finally:
+            self.file.close()
+        if self.error is not None:
+            raise self.error
+
+
 def fetch(client: Any, request: Request, partial: Path, progress: Progress, retries: int = RETRIES) -> None:
     """Complete PARTIAL from REQUEST.url with an httpx-style CLIENT; verify its sha256.
 
@@ -110,17 +163,17 @@ def fetch(client: Any, request: Request, partial: Path, progress: Progress, retr
                     f"bytes {have}-"
                 ):
                     raise TransferFailed("the server answered a different range than asked")
-                with partial.open("ab") as f:
+                sink = _Sink(partial, digest)
+                try:
                     for chunk in response.iter_bytes():  # as received: a drop loses nothing
                         if have + len(chunk) > request.size:
                             raise TransferFailed(f"the server sent more than the {request.size} bytes announced")
-                        f.write(chunk)
-                        digest.update(chunk)
+                        sink.put(chunk)
                         have += len(chunk)
                         progress.advance(len(chunk))
                         failures = 0
-                    f.flush()
-                    os.fsync(f.fileno())
+                finally:
+                    sink.close()
             if have < request.size:
                 raise httpx2.RemoteProtocolError("the connection closed early")
         except httpx2.TransportError as e:

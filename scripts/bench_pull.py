@@ -1,0 +1,156 @@
+"""Benchmark `llamacli pull` and `llamacli show` against baselines measured in the same run.
+
+1. Download throughput: `llamacli pull` of a file from the loopback Hub (tests/hubserver.py: HEAD,
+   302 to the other origin, Range-capable GET; the whole command, with sha256 hashing, the GGUF check
+   and fsync) vs a plain streaming GET of the same URL with httpx (httpx2, the fork huggingface_hub 2.4
+   uses) written to a file. Ratio = pull throughput / plain GET throughput (target >= 0.9).
+2. `show` on the largest local file: the header read (`gguf_info.read`) and the whole `llamacli show`
+   command, on the bundled SmolLM2 file and on a synthetic GGUF with a Llama-3-sized vocabulary
+   (128,256 tokens + 280,147 merges, written with the gguf package) padded to --size MB
+   (target < 0.2 s). With --reference, the gguf package's own GGUFReader on the same files.
+
+Usage: .venv/bin/python scripts/bench_pull.py [--size MB] [--runs N] [--reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from llamacli import gguf_info, registry  # noqa: E402
+from llamacli.locate import package_file  # noqa: E402
+from tests.hubserver import HubServer  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def llama3_like(path: Path, size_mb: int) -> Path:
+    """A GGUF whose header is as heavy as Llama 3's (128k tokens, 280k merges), padded to SIZE_MB."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_block_count(16)
+    writer.add_context_length(131072)
+    writer.add_embedding_length(2048)
+    writer.add_head_count(32)
+    writer.add_head_count_kv(8)
+    writer.add_file_type(7)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list([f"tok{i:06d}".encode() for i in range(128_256)])
+    writer.add_token_merges([f"m{i} x{i}" for i in range(280_147)])
+    writer.add_bos_token_id(128000)
+    writer.add_eos_token_id(128009)
+    writer.add_chat_template("{% for m in messages %}{{ m.content }}{% endfor %}")
+    writer.add_tensor("pad", np.zeros(max(1, size_mb << 18), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def timed(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
+    """Best wall time of RUNS calls (the least disturbed by other work on a shared machine)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def plain_get(url: str, target: Path) -> None:
+    import httpx2
+
+    with httpx2.Client() as client, client.stream("GET", url) as response, target.open("wb") as f:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            f.write(chunk)
+
+
+def bench_pull(file: Path, runs: int, workdir: Path) -> None:
+    server = HubServer().start()
+    repo = "bench/Bench-GGUF"
+    server.add(repo, {"Bench-Q8_0.gguf": file})
+    sha = server.repos[repo].files["Bench-Q8_0.gguf"].sha256
+    size = file.stat().st_size
+    env = {**os.environ, "HF_ENDPOINT": server.endpoint, "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+    def pull() -> None:
+        home = Path(tempfile.mkdtemp(dir=workdir))
+        result = subprocess.run(
+            [str(BIN / "llamacli"), "pull", f"hf.co/{repo}:Q8_0"],
+            env={**env, "LLAMACLI_HOME": str(home)},
+            capture_output=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        subprocess.run(["rm", "-rf", str(home)], check=True)
+
+    def baseline() -> None:
+        plain_get(f"{server.cdn}/cdn/{sha}", workdir / "plain.gguf")
+        (workdir / "plain.gguf").unlink()
+
+    file.read_bytes()  # warm the page cache for both
+    t_pull, t_plain = [], []
+    for _ in range(runs):  # interleaved, so both see the same machine load
+        t_plain.append(timed(baseline, 1))
+        t_pull.append(timed(pull, 1))
+    server.stop()
+    plain, ours = min(t_plain), min(t_pull)
+    print(f"download of {size / 1e6:.0f} MB from the loopback Hub (best of {runs}):")
+    print(f"  plain httpx GET        {plain:6.2f} s  {size / plain / 1e6:7.1f} MB/s")
+    print(f"  llamacli pull          {ours:6.2f} s  {size / ours / 1e6:7.1f} MB/s   (whole command)")
+    print(f"  ratio pull / plain     {plain / ours:6.2f}   (target >= 0.9)")
+
+
+def bench_show(files: dict[str, Path], runs: int, reference: bool) -> None:
+    from gguf import GGUFReader
+
+    print(f"show (best of {runs}):")
+    for label, path in files.items():
+        read = timed(lambda p=path: gguf_info.read(p), runs)
+        cmd = timed(
+            lambda p=path: subprocess.run([str(BIN / "llamacli"), "show", str(p)], capture_output=True, check=True),
+            runs,
+        )
+        line = f"  {label:<44} header read {read:6.3f} s · llamacli show {cmd:5.2f} s"
+        if reference:
+            started = time.perf_counter()
+            GGUFReader(path)
+            line += f" · gguf.GGUFReader {time.perf_counter() - started:5.2f} s (once)"
+        print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=1000, help="size of the synthetic model file, MB")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reference", action="store_true", help="also time gguf.GGUFReader (slow: tens of s)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        big = llama3_like(work / "llama3-like.gguf", args.size)
+        smollm2 = package_file(registry.load({}).get("smollm2:135m"))
+        bench_pull(big, args.runs, work)
+        bench_show(
+            {
+                f"SmolLM2 Q4_1 ({smollm2.stat().st_size / 1e6:.0f} MB, 49k vocab)": smollm2,
+                f"Llama-3-like header ({big.stat().st_size / 1e6:.0f} MB, 128k vocab)": big,
+            },
+            args.runs,
+            args.reference,
+        )
+
+
+if __name__ == "__main__":
+    main()
