@@ -97,7 +97,7 @@ class _Sink:
     def __init__(self, path: Path, digest: Any) -> None:
         self.file = path.open("ab")
         self.digest = digest
-        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=256)
+        self.queue: queue.Queue[bytes | None] = queue.Queue(maxsize=32)  # MB in flight
         self.error: OSError | None = None
         self.unsynced = 0
         self.thread = threading.Thread(target=self._run, name="llamacli-download-writer", daemon=True)
@@ -164,15 +164,23 @@ def fetch(client: Any, request: Request, partial: Path, progress: Progress, retr
                 ):
                     raise TransferFailed("the server answered a different range than asked")
                 sink = _Sink(partial, digest)
+                pending: list[bytes] = []  # handed to the writer ~1 MB at a time: fewer queue and progress calls
+                pending_size = 0
                 try:
                     for chunk in response.iter_bytes():  # as received: a drop loses nothing
                         if have + len(chunk) > request.size:
                             raise TransferFailed(f"the server sent more than the {request.size} bytes announced")
-                        sink.put(chunk)
+                        pending.append(chunk)
+                        pending_size += len(chunk)
                         have += len(chunk)
-                        progress.advance(len(chunk))
-                        failures = 0
+                        if pending_size >= CHUNK:
+                            sink.put(b"".join(pending))
+                            progress.advance(pending_size)
+                            pending, pending_size, failures = [], 0, 0
                 finally:
+                    if pending:  # bytes received before a drop are good: keep them
+                        sink.put(b"".join(pending))
+                        progress.advance(pending_size)
                     sink.close()
             if have < request.size:
                 raise httpx2.RemoteProtocolError("the connection closed early")
