@@ -222,3 +222,13 @@ class StoreError(LlamacliError):
             f"cannot write {path}: {error.strerror or error}",
             "free some space or fix the permissions, then pull again: it resumes",
         )
+
+
+class BusyError(LlamacliError):
+    """Another process is downloading that file right now."""
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__(
+            f"that model is being downloaded by another llamacli process (sha256 {sha256[:12]}…)",
+            "wait for it to finish, or stop it first",
+        )

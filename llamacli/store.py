@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from llamacli import paths
+from llamacli.errors import BusyError
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,46 @@ class Store:
     def file_of(self, manifest: Manifest) -> Path:
         """The GGUF a manifest points at."""
         return self.root / manifest.path
+
+    def mark_partial(self, sha256: str, manifest: Manifest) -> None:
+        """Record what a partial download is, so `rm` can find it before it completes."""
+        self.partials.mkdir(parents=True, exist_ok=True)
+        target = self.partials / f"sha256-{sha256}.json"
+        target.write_text(json.dumps(asdict(manifest)), encoding="utf-8")
+
+    def unmark_partial(self, sha256: str) -> None:
+        """The download completed (or was deleted): forget its record."""
+        (self.partials / f"sha256-{sha256}.json").unlink(missing_ok=True)
+
+    def pending(self) -> list[tuple[str, Manifest]]:
+        """Partial downloads on disk: (sha256, what they will be)."""
+        if not self.partials.is_dir():
+            return []
+        out = []
+        for meta in sorted(self.partials.glob("sha256-*.json")):
+            found = self._load(meta)
+            sha = meta.name.removeprefix("sha256-").removesuffix(".json")
+            if found is not None and self.partial_path(sha).exists():
+                out.append((sha, found))
+        return out
+
+    def remove_partial(self, sha256: str) -> int:
+        """Delete a partial download unless a process is writing it right now; return bytes freed."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.partials / f"sha256-{sha256}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise BusyError(sha256) from None
+        try:
+            partial = self.partial_path(sha256)
+            freed = partial.stat().st_size if partial.exists() else 0
+            partial.unlink(missing_ok=True)
+            self.unmark_partial(sha256)
+            return freed
+        finally:
+            lock.release()
 
     def _manifest_file(self, key: str) -> Path:
         return self.manifests / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"

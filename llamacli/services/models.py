@@ -161,7 +161,14 @@ def pull(
         _check_disk(store, remote.size - have)
         with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
             if not blob.is_file():  # another process may have finished it while we waited
-                downloaded, info = _download(remote, store, partial, progress or download.Silent(), notify)
+                pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, hub.quant_of(file))
+                store.mark_partial(remote.sha256, pending)
+                try:
+                    downloaded, info = _download(remote, store, partial, progress or download.Silent(), notify)
+                except (IntegrityError, ModelLoadError):
+                    store.unmark_partial(remote.sha256)  # the bad file is gone; nothing to resume
+                    raise
+                store.unmark_partial(remote.sha256)
     if info is None:
         info = gguf_info.read(blob)
     old = store.get(hub_key(repo, file))
@@ -247,9 +254,27 @@ def remove(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
             raise ModelNotFound(ref.name, reg.close_matches(ref.name))
     store = Store.default(env)
     manifest = find_manifest(ref, reg, store)
-    if manifest is None:
-        raise ModelNotPulled(text)
-    return display_name(manifest, reg), store.remove(manifest)
+    if manifest is not None:
+        return display_name(manifest, reg), store.remove(manifest)
+    partial_freed = sum(store.remove_partial(sha) for sha, meta in store.pending() if _same_model(meta, ref, reg))
+    if partial_freed:
+        return f"{text} (partial download)", partial_freed
+    raise ModelNotPulled(text)
+
+
+def _same_model(meta: Manifest, ref: references.Reference, reg: Registry) -> bool:
+    """Whether a (partial) download's record is what REF names."""
+    from llamacli.hub import DEFAULT_QUANT
+
+    if isinstance(ref, references.HubRef):
+        if ref.file:
+            return meta.key == hub_key(ref.repo, ref.file)
+        return meta.repo == ref.repo and meta.quant == (ref.quant or DEFAULT_QUANT).upper()
+    if isinstance(ref, references.NameRef):
+        variant = reg.find(ref.name)
+        if variant is not None and isinstance(variant.entry.source, HubSource):
+            return meta.key == hub_key(variant.entry.source.repo, variant.file.file)
+    return False
 
 
 def show(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, Path | None, gguf_info.GGUFInfo]:

@@ -160,3 +160,16 @@ def test_models_catalog_marks_what_is_local(hub: HubServer) -> None:
     table = run_cli("models").stdout.decode().splitlines()
     assert table[0].split() == ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL"]
     assert any(line.startswith("llama3.2:1b *") and line.rstrip().endswith("yes") for line in table)
+
+
+def test_rm_deletes_a_partial_download(hub: HubServer, isolated: Path) -> None:
+    hub.faults.cut_at = 2_000_000
+    assert run_cli("pull", "llama3.2:1b").returncode == 4
+    partial_dir = isolated / "models" / "partial"
+    assert [p.stat().st_size for p in partial_dir.glob("*.part")] == [2_000_000]
+    other = run_cli("rm", "llama3.2:1b-q8_0")
+    assert other.returncode == 1  # another model's partial file is not touched
+    result = run_cli("rm", "llama3.2:1b")
+    assert result.returncode == 0, result.stderr
+    assert b"partial download" in result.stderr and b"2.0 MB freed" in result.stderr
+    assert list(partial_dir.glob("*.part")) == [] and list(partial_dir.glob("*.json")) == []
