@@ -76,8 +76,9 @@ def quantized(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     """SmolLM2 requantized by llama.cpp's quantizer to Q8_0, Q4_K_M and Q2_K (once per session)."""
     import ctypes
 
-    import llama_cpp
+    from llamacli.engine import native
 
+    llama_cpp = native.lib()  # with llama.cpp's log routed to our (silent) callback
     out = tmp_path_factory.mktemp("quantized")
     files = {}
     for quant, ftype in QUANTS.items():

@@ -294,3 +294,24 @@ def test_ctrl_c_mid_pull_keeps_the_partial_file_for_the_next_pull(hub: HubServer
     have = partial.stat().st_size
     assert run_cli("pull", "llama3.2:1b").returncode == 0
     assert hub.requests("/cdn/")[0].range == f"bytes={have}-"
+
+
+def test_offline_pull_of_a_present_model_succeeds_without_network(hub: HubServer) -> None:
+    assert run_cli("pull", "llama3.2:1b").returncode == 0
+    hub.reset()
+    result = run_cli("pull", "llama3.2:1b", "--json", env={"HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["already_present"] is True
+    assert hub.requests() == []
+
+
+def test_pull_of_the_bundled_model_is_already_there(hub: HubServer) -> None:
+    result = run_cli("pull", "smollm2:135m", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["already_present"] is True
+    assert hub.requests() == []
+
+
+def test_pull_of_a_path_points_to_import(hub: HubServer) -> None:
+    result = run_cli("pull", "./model.gguf")
+    assert result.returncode == 1 and b"llamacli import" in result.stderr
