@@ -60,6 +60,7 @@ class Model:
             self.close()
             raise
         self._pieces: dict[int, bytes] = {}
+        self._eog_tokens: list[int] | None = None
         self._piece_buffer = ctypes.create_string_buffer(256)
         self._evaluated: list[int] = []  # tokens whose keys and values are in the KV cache, in order
         self.load_seconds = time.perf_counter() - started
@@ -198,8 +199,10 @@ class Model:
         self._evaluated.clear()
 
     def _end_of_generation_tokens(self) -> list[int]:
-        ll = self._ll
-        return [t for t in range(ll.llama_vocab_n_tokens(self._vocab)) if ll.llama_vocab_is_eog(self._vocab, t)]
+        if self._eog_tokens is None:  # a scan of the whole vocabulary: once per model
+            ll, vocab = self._ll, self._vocab
+            self._eog_tokens = [t for t in range(ll.llama_vocab_n_tokens(vocab)) if ll.llama_vocab_is_eog(vocab, t)]
+        return self._eog_tokens
 
     def _make_sampler(self, params: GenerationParams) -> Any:
         ll = self._ll
@@ -228,10 +231,14 @@ class Model:
 
     def _generate(self, prompt: list[int], params: GenerationParams) -> Iterator[Event]:
         ll = self._ll
-        started = time.perf_counter()
-        reused = self._evaluate_prompt(prompt)
-        prompt_done = time.perf_counter()
         sampler = self._make_sampler(params)
+        started = time.perf_counter()
+        try:
+            reused = self._evaluate_prompt(prompt)
+        except BaseException:
+            ll.llama_sampler_free(sampler)
+            raise
+        prompt_done = time.perf_counter()
         # Hot loop: everything bound to locals; per token one sample, one decode, one cached piece.
         sample, decode, is_eog = ll.llama_sampler_sample, ll.llama_decode, ll.llama_vocab_is_eog
         ctx, vocab, evaluated = self._ctx, self._vocab, self._evaluated
