@@ -11,35 +11,15 @@ from llamacli.engine import Model
 from llamacli.engine.probe import ensure_loadable
 from llamacli.errors import ModelLoadError
 from tests.conftest import run_cli
+from tests.gguf_factory import copy_gguf
 
 pytestmark = pytest.mark.slow
 
 
-def copy_with_block_count(source: Path, target: Path, block_count: int) -> Path:
-    """The SmolLM2 metadata (no tensors) with a different llama.block_count."""
-    import gguf
-
-    reader = gguf.GGUFReader(source)
-    writer = gguf.GGUFWriter(target, arch="llama")
-    for key, field in reader.fields.items():
-        if key.startswith("GGUF.") or key == "general.architecture":
-            continue
-        value = block_count if key == "llama.block_count" else field.contents()
-        kind = field.types[0]
-        if kind == gguf.GGUFValueType.ARRAY:
-            writer.add_key_value(key, value, kind, sub_type=field.types[-1])
-        else:
-            writer.add_key_value(key, value, kind)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return target
-
-
 @pytest.fixture(scope="module")
 def abort_gguf(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_with_block_count(smollm2_path, tmp_path_factory.mktemp("hostile") / "layers600.gguf", 600)
+    target = tmp_path_factory.mktemp("hostile") / "layers600.gguf"
+    return copy_gguf(smollm2_path, target, {"llama.block_count": 600}, with_tensors=False)
 
 
 def test_the_file_really_aborts_llama_cpp(abort_gguf: Path) -> None:
