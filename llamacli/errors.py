@@ -111,15 +111,17 @@ class TemplateError(LlamacliError):
 class ContextOverflow(LlamacliError):
     """The prompt does not fit in the context window."""
 
-    def __init__(self, prompt_tokens: int, n_ctx: int, n_ctx_train: int) -> None:
+    def __init__(self, prompt_tokens: int, n_ctx: int, n_ctx_train: int, at_least: bool = False) -> None:
         self.prompt_tokens = prompt_tokens
         self.n_ctx = n_ctx
         self.n_ctx_train = n_ctx_train
+        self.at_least = at_least  # counted from a lower bound, without tokenizing a huge text
         if prompt_tokens < n_ctx_train:
             hint = f"raise the window with --ctx (up to {n_ctx_train} for this model) or shorten the prompt"
         else:
             hint = f"this model cannot take more than {n_ctx_train} tokens: shorten the prompt"
-        super().__init__(f"the prompt is {prompt_tokens} tokens but the context window is {n_ctx}", hint)
+        size = f"at least {prompt_tokens}" if at_least else str(prompt_tokens)
+        super().__init__(f"the prompt is {size} tokens but the context window is {n_ctx}", hint)
 
 
 class ModelNotLocal(LlamacliError):

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llamacli import references
+from llamacli import paths, references
 from llamacli.cli.output import Output
-from llamacli.errors import ExitCode, UsageError
+from llamacli.errors import ExitCode, InvalidValue, UsageError
 
 if TYPE_CHECKING:
     from llamacli.engine import Event, Stats
@@ -28,11 +28,21 @@ def _split_words(words: list[str], model: str | None) -> tuple[str | None, str]:
     return model, " ".join(words)
 
 
+MAX_STDIN_BYTES = 64 * 1024 * 1024  # far beyond any context window (1M tokens is about 4 MiB of text)
+
+
 def _read_stdin() -> str | None:
+    """Piped input, bounded: a runaway pipe gets an error, not an out-of-memory kill."""
     if sys.stdin is None or sys.stdin.isatty():
         return None
+    data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
+    if len(data) > MAX_STDIN_BYTES:
+        raise InvalidValue(
+            f"stdin is larger than {MAX_STDIN_BYTES // (1024 * 1024)} MiB",
+            "no model's context window holds that much text: split the input or pass a part of it",
+        )
     try:
-        return sys.stdin.read()
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise UsageError("stdin is not UTF-8 text", "convert it first, e.g. with iconv") from e
 
@@ -88,7 +98,7 @@ def run(
         os.environ["HF_HUB_OFFLINE"] = "1"
     out = Output()
     reference, prompt = _split_words(list(words or []), model)
-    load = LoadParams(n_ctx=ctx, n_threads=threads, verbose=verbose)
+    load = LoadParams(n_ctx=ctx, n_threads=threads, verbose=verbose, probe_cache=paths.cache_dir())
     gen = GenerationParams(
         temperature=temperature,
         top_p=top_p,

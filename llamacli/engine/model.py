@@ -18,7 +18,7 @@ from typing import Any
 
 from llamacli import hardware
 from llamacli.chat_template import ChatTemplate, Message, plain_prompt
-from llamacli.engine import native
+from llamacli.engine import native, probe
 from llamacli.engine.events import Completion, Event, Finished, FinishReason, Stats, TextDelta
 from llamacli.engine.params import DEFAULT_CTX, GenerationParams, LoadParams
 from llamacli.engine.text import TextAssembler
@@ -33,6 +33,7 @@ class Model:
         self.path = path
         self._ll = ll = native.lib(params.verbose)
         started = time.perf_counter()
+        probe.ensure_loadable(path, params.probe_cache)
         native.take_errors()
         model_params = ll.llama_model_default_params()
         self._model = ll.llama_model_load_from_file(str(path).encode(), model_params)
@@ -60,6 +61,8 @@ class Model:
             self.close()
             raise
         self._pieces: dict[int, bytes] = {}
+        self._eog_tokens: list[int] | None = None
+        self._max_piece_bytes: int | None = None
         self._piece_buffer = ctypes.create_string_buffer(256)
         self._evaluated: list[int] = []  # tokens whose keys and values are in the KV cache, in order
         self.load_seconds = time.perf_counter() - started
@@ -144,11 +147,30 @@ class Model:
     def render(self, messages: Sequence[Message]) -> list[int]:
         """Prompt tokens for a conversation, through the model's own chat template."""
         if self.template is None:
-            return self.tokenize(plain_prompt(messages), add_special=True)
-        text = self.template.render(messages)
-        # Templates that write the BOS token themselves must not get a second one from the tokenizer.
-        bos = self.template.bos_token
-        return self.tokenize(text, add_special=not (bos and text.startswith(bos)))
+            text, add_special = plain_prompt(messages), True
+        else:
+            text = self.template.render(messages)
+            # Templates that write the BOS token themselves must not get a second one from the tokenizer.
+            bos = self.template.bos_token
+            add_special = not (bos and text.startswith(bos))
+        self._refuse_certain_overflow(text)
+        return self.tokenize(text, add_special=add_special)
+
+    def _refuse_certain_overflow(self, text: str) -> None:
+        """ContextOverflow, without tokenizing, for a text too long for the window whatever its tokens.
+
+        Tokenizing many megabytes costs seconds and memory; every token covers at most the longest piece
+        in the vocabulary, which bounds the token count from below.
+        """
+        if len(text) <= self.n_ctx * 16:  # cheap common case: a token rarely covers more than 16 characters
+            return
+        size = len(text.encode("utf-8"))
+        if self._max_piece_bytes is None:
+            n_vocab = self._ll.llama_vocab_n_tokens(self._vocab)
+            self._max_piece_bytes = max(1, max(len(self.piece(t)) for t in range(n_vocab)))
+        at_least = -(-size // self._max_piece_bytes)
+        if at_least >= self.n_ctx:
+            raise ContextOverflow(at_least, self.n_ctx, self.n_ctx_train, at_least=True)
 
     # -- generation -----------------------------------------------------------------------------
 
@@ -198,8 +220,10 @@ class Model:
         self._evaluated.clear()
 
     def _end_of_generation_tokens(self) -> list[int]:
-        ll = self._ll
-        return [t for t in range(ll.llama_vocab_n_tokens(self._vocab)) if ll.llama_vocab_is_eog(self._vocab, t)]
+        if self._eog_tokens is None:  # a scan of the whole vocabulary: once per model
+            ll, vocab = self._ll, self._vocab
+            self._eog_tokens = [t for t in range(ll.llama_vocab_n_tokens(vocab)) if ll.llama_vocab_is_eog(vocab, t)]
+        return self._eog_tokens
 
     def _make_sampler(self, params: GenerationParams) -> Any:
         ll = self._ll
@@ -228,10 +252,14 @@ class Model:
 
     def _generate(self, prompt: list[int], params: GenerationParams) -> Iterator[Event]:
         ll = self._ll
-        started = time.perf_counter()
-        reused = self._evaluate_prompt(prompt)
-        prompt_done = time.perf_counter()
         sampler = self._make_sampler(params)
+        started = time.perf_counter()
+        try:
+            reused = self._evaluate_prompt(prompt)
+        except BaseException:
+            ll.llama_sampler_free(sampler)
+            raise
+        prompt_done = time.perf_counter()
         # Hot loop: everything bound to locals; per token one sample, one decode, one cached piece.
         sample, decode, is_eog = ll.llama_sampler_sample, ll.llama_decode, ll.llama_vocab_is_eog
         ctx, vocab, evaluated = self._ctx, self._vocab, self._evaluated

@@ -1,12 +1,18 @@
 """The one place that imports llama_cpp: loads the native library once and owns its log output.
 
+Only llama-cpp-python's ctypes bindings (`llama_cpp.llama_cpp`) are loaded: `import llama_cpp` would also
+import its high-level `Llama` class and with it numpy, diskcache and the chat-format machinery, about
+0.2 s of start-up that the engine does not need.
+
 llama.cpp logs model loading line by line to stderr; `verbose=False` in llama-cpp-python does not
-silence all of it, a log callback does. We keep the last error lines so a failed load can say why.
+silence all of it, a log callback does. We keep the first error lines so a failed load can say why.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib
+import importlib.util
 import sys
 from types import ModuleType
 from typing import Any
@@ -34,13 +40,27 @@ def _on_log(level: int, text: bytes | None, _user_data: Any) -> None:
         sys.stderr.write(message)
 
 
+def _import_bindings() -> ModuleType:
+    """`llama_cpp.llama_cpp` without running `llama_cpp/__init__.py` (see the module docstring)."""
+    if "llama_cpp" in sys.modules:  # the whole package is already loaded: share its bindings
+        return importlib.import_module("llama_cpp.llama_cpp")
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or spec.submodule_search_locations is None:
+        raise ImportError("llama-cpp-python is not installed (pip install llama-cpp-python)")
+    sys.modules["llama_cpp"] = importlib.util.module_from_spec(spec)  # a package shell, not executed
+    try:
+        return importlib.import_module("llama_cpp.llama_cpp")
+    finally:
+        # A later `import llama_cpp` runs the real __init__, which reuses the loaded bindings module.
+        del sys.modules["llama_cpp"]
+
+
 def lib(verbose: bool = False) -> ModuleType:
-    """The llama_cpp module, imported and initialised on first use."""
+    """The llama.cpp bindings, imported and initialised on first use."""
     global _lib, _callback, _verbose
     _verbose = verbose
     if _lib is None:
-        import llama_cpp
-
+        llama_cpp = _import_bindings()
         _callback = llama_cpp.llama_log_callback(_on_log)  # kept alive: C holds the pointer
         llama_cpp.llama_log_set(_callback, ctypes.c_void_p(0))
         llama_cpp.llama_backend_init()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 DEFAULT_CTX = 4096  # capped by the model's trained context; memory grows linearly with it
 
@@ -15,6 +16,7 @@ class LoadParams:
     n_threads: int | None = None  # None: physical cores (llama-cpp-python's default is half the logical ones)
     n_batch: int = 512
     verbose: bool = False  # let llama.cpp's own log lines through to stderr
+    probe_cache: Path | None = None  # where "this file does not crash llama.cpp" verdicts are kept (see probe.py)
 
 
 @dataclass(frozen=True)

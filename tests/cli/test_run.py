@@ -224,3 +224,22 @@ def test_python_dash_m_is_the_same_program() -> None:
 
     result = subprocess.run([sys.executable, "-m", "llamacli", "--version"], capture_output=True, check=False)
     assert result.returncode == 0 and result.stdout.startswith(b"llamacli ")
+
+
+def test_megabytes_on_stdin_get_a_context_error_quickly() -> None:
+    started = time.monotonic()
+    result = run_cli("run", "Summarize:", input=b"All work and no play makes Jack a dull boy. " * 200_000)  # 9 MB
+    assert result.returncode == 1, result.stderr
+    assert b"the prompt is at least" in result.stderr and b"context window is 4096" in result.stderr
+    assert time.monotonic() - started < 60
+
+
+def test_more_than_64_mib_on_stdin_is_refused() -> None:
+    result = run_cli("run", "Summarize:", input=b"x" * (64 * 1024 * 1024 + 1))
+    assert result.returncode == 1
+    assert b"stdin is larger than 64 MiB" in result.stderr
+
+
+def test_non_utf8_stdin_is_a_usage_error() -> None:
+    result = run_cli("run", "Summarize:", input=b"\xff\xfe\x00bad")
+    assert result.returncode == 2 and b"not UTF-8" in result.stderr

@@ -1,0 +1,52 @@
+"""Offline is offline: commands on local models make zero connection attempts (sockets are blocked)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+
+NETGUARD = Path(__file__).parent / "netguard"
+
+
+def run_guarded(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[bytes], str]:
+    log = tmp_path / "net.log"
+    log.touch()
+    result = run_cli(*args, env={"PYTHONPATH": str(NETGUARD), "LLAMACLI_TEST_NETLOG": str(log), **(env or {})})
+    return result, log.read_text()
+
+
+def test_the_guard_catches_connections(tmp_path: Path) -> None:
+    """The guard itself works: a process that does connect is caught (so a clean log means something)."""
+    import sys
+
+    log = tmp_path / "net.log"
+    code = "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9))\nexcept OSError as e:\n    print(e)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(NETGUARD), "LLAMACLI_TEST_NETLOG": str(log)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "network blocked by the test" in result.stdout
+    assert "127.0.0.1" in log.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags", [["--offline"], []])
+def test_run_on_a_local_model_makes_no_connection(tmp_path: Path, flags: list[str]) -> None:
+    result, attempts = run_guarded(tmp_path, "run", "smollm2:135m", "Hi", "-n", "4", *flags)
+    assert result.returncode == 0, result.stderr
+    assert attempts == ""
+
+
+def test_help_and_errors_make_no_connection(tmp_path: Path) -> None:
+    for args in (["--help"], ["run", "no-such:model", "hi"]):
+        _, attempts = run_guarded(tmp_path, *args)
+        assert attempts == ""
