@@ -50,3 +50,25 @@ def test_help_and_errors_make_no_connection(tmp_path: Path) -> None:
     for args in (["--help"], ["run", "no-such:model", "hi"]):
         _, attempts = run_guarded(tmp_path, *args)
         assert attempts == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list"],
+        ["models"],
+        ["show", "smollm2:135m"],
+        ["run", "--offline", "llama3.2:1b", "hi"],  # not downloaded: refused without trying the network
+        ["pull", "hf.co/../x:Q4_K_M"],  # malformed: refused before anything
+    ],
+)
+def test_model_commands_on_local_data_make_no_connection(tmp_path: Path, args: list[str]) -> None:
+    _, attempts = run_guarded(tmp_path, *args)
+    assert attempts == ""
+
+
+def test_offline_pull_and_show_make_no_connection(tmp_path: Path) -> None:
+    for args in (["pull", "llama3.2:1b"], ["show", "llama3.2:1b"]):
+        result, attempts = run_guarded(tmp_path, *args, env={"HF_HUB_OFFLINE": "1"})
+        assert result.returncode == 1, result.stderr
+        assert attempts == ""
