@@ -128,3 +128,15 @@ class ModelNotLocal(LlamacliError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"model '{name}' is not downloaded", f"download it with: llamacli pull {name}")
+
+
+class ConversationNotFound(LlamacliError):
+    """No conversation in the history has that id or saved name."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"no conversation '{key}' in the history", "'llamacli history' lists them")
+
+
+class ChatCommandError(LlamacliError):
+    """A slash command in chat is unknown or has a bad argument; shown in the chat, which goes on."""

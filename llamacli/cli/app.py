@@ -7,7 +7,7 @@ import sys
 import typer
 
 from llamacli import __version__
-from llamacli.cli import run_cmd
+from llamacli.cli import chat_cmd, history_cmd, run_cmd
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, LlamacliError
 
@@ -48,6 +48,8 @@ def _root(
 
 
 app.command("run", epilog=EPILOG)(run_cmd.run)
+app.command("chat", epilog=EPILOG)(chat_cmd.chat)
+app.add_typer(history_cmd.app, name="history")
 
 
 def main() -> None:
