@@ -173,3 +173,5 @@ def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput)
             out.notice(f"{e.message}" + (f" ({e.hint})" if e.hint else ""))
         except LlamacliError as e:  # a bad /model or /load, a message too long: the chat goes on
             out.error(e.message, e.hint)
+        except KeyboardInterrupt:  # e.g. during a /model load: back to the prompt, the chat goes on
+            out.notice("(interrupted)")

@@ -63,8 +63,18 @@ class BlockSplitter:
 class MarkdownStream:
     """Feed answer text; it appears on the terminal rendered as Markdown, committed block by block."""
 
-    def __init__(self, file: TextIO, *, color_system: str | None, no_color: bool, code_theme: str = "monokai") -> None:
+    def __init__(
+        self,
+        file: TextIO,
+        *,
+        color_system: str | None,
+        no_color: bool,
+        code_theme: str = "monokai",
+        min_interval: float = MIN_INTERVAL,
+        render_share: float = RENDER_SHARE,
+    ) -> None:
         self.file = file
+        self._min_interval, self._render_share = min_interval, render_share
         self._color_system = color_system
         self._no_color = no_color
         self._code_theme = code_theme
@@ -84,7 +94,7 @@ class MarkdownStream:
         if now >= self._next_render:
             self._refresh(final=False)
             cost = time.perf_counter() - now
-            self._next_render = now + max(MIN_INTERVAL, cost / RENDER_SHARE)
+            self._next_render = now + max(self._min_interval, cost / self._render_share)
 
     def finish(self) -> None:
         """Render what is left and leave the cursor on a fresh line (also after an interruption)."""
