@@ -234,3 +234,15 @@ class BusyError(LlamacliError):
             f"that model is being downloaded by another llamacli process (sha256 {sha256[:12]}…)",
             "wait for it to finish, or stop it first",
         )
+
+
+class ConversationNotFound(LlamacliError):
+    """No conversation in the history has that id or saved name."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"no conversation '{key}' in the history", "'llamacli history' lists them")
+
+
+class ChatCommandError(LlamacliError):
+    """A slash command in chat is unknown or has a bad argument; shown in the chat, which goes on."""

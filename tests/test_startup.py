@@ -34,6 +34,8 @@ sys.stderr.write("LOADED=" + ",".join(heavy) + "\\n")
         ["list"],  # listing reads manifests, not GGUF headers or the Hub client
         ["models"],
         ["pull", "hf.co/../x:Q4_K_M"],  # malformed references are refused before anything heavy loads
+        ["chat", "--help"],
+        ["history", "--help"],
     ],
 )
 def test_help_does_not_import_heavy_modules(args: list[str]) -> None:

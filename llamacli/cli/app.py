@@ -7,7 +7,7 @@ import sys
 import typer
 
 from llamacli import __version__
-from llamacli.cli import models_cmd, run_cmd
+from llamacli.cli import chat_cmd, history_cmd, models_cmd, run_cmd
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, LlamacliError
 
@@ -55,6 +55,8 @@ app.command("rm", epilog=EPILOG)(models_cmd.rm)
 app.command("show", epilog=EPILOG)(models_cmd.show)
 app.command("import", epilog=EPILOG)(models_cmd.import_)
 app.command("models", epilog=EPILOG)(models_cmd.catalog)
+app.command("chat", epilog=EPILOG)(chat_cmd.chat)
+app.add_typer(history_cmd.app, name="history")
 
 
 def main() -> None:

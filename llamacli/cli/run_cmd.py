@@ -110,6 +110,11 @@ def run(
         stop=tuple(stop or ()),
     )
     service.validate(load, gen)
+    if not prompt.strip() and not json_output and sys.stdin.isatty() and sys.stdout.isatty():
+        from llamacli.cli.chat_cmd import start_chat  # `run MODEL` on a terminal, no prompt: a chat
+
+        start_chat(reference, load, gen, system=system)
+        return
     text = service.compose_prompt(prompt, _read_stdin())
     local = _resolve_or_pull(out, reference, offline)
     with out.status(f"Loading {local.name}…"):
@@ -146,19 +151,21 @@ def _resolve_or_pull(out: Output, reference: str | None, offline: bool) -> Local
 
 def _render(out: Output, events: Iterator[Event], local: LocalModel, *, json_output: bool, verbose: bool) -> None:
     """Stream deltas to stdout as they come (or collect them for --json), then the end matter."""
+    from llamacli.cli.chat_view import markdown_stream
     from llamacli.engine import Finished, TextDelta
 
     pieces: list[str] = []
+    renderer = None if json_output else markdown_stream(out)  # Markdown on a terminal, raw text in a pipe
     try:
         with out.status("Reading the prompt…"):
             first = next(events)
         for event in itertools.chain((first,), events):
             if isinstance(event, TextDelta):
-                if json_output:
-                    pieces.append(event.text)
-                else:
+                if renderer is not None:
+                    renderer.feed(event.text)
+                elif not json_output:
                     out.answer(event.text)
-                    pieces.append(event.text)
+                pieces.append(event.text)
             elif isinstance(event, Finished):
                 if json_output:
                     out.data(
@@ -170,12 +177,16 @@ def _render(out: Output, events: Iterator[Event], local: LocalModel, *, json_out
                             "stats": event.stats.to_dict(),
                         }
                     )
+                elif renderer is not None:
+                    renderer.finish()
                 else:
                     out.answer("\n")
                 if verbose:
                     out.dim(stats_line(event.stats))
     except KeyboardInterrupt:
-        if pieces and not json_output:
+        if renderer is not None:
+            renderer.finish()
+        elif pieces and not json_output:
             out.answer("\n")
         raise
     finally:

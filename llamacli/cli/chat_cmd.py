@@ -1,0 +1,177 @@
+"""`llamacli chat`: an interactive conversation with a model loaded once.
+
+The loop reads a line, hands commands to the session and messages to the model, and shows the answer
+as it streams (Markdown on a terminal, raw text otherwise). Ctrl-C during an answer stops it and keeps
+what came; every turn is already in the history database when it is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llamacli import references
+from llamacli.cli.output import Output
+from llamacli.errors import ConversationNotFound, LlamacliError, UsageError
+
+if TYPE_CHECKING:
+    from llamacli.cli.chat_input import PlainInput, TerminalInput
+    from llamacli.engine import GenerationParams, LoadParams
+    from llamacli.services.chat import ChatSession
+
+
+def chat(
+    words: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[MODEL] [ID]",
+            help="Model reference (optional); with --continue, the conversation ID or saved name.",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--continue", "-C", help="Resume the latest conversation (or the one named by ID).")
+    ] = False,
+    system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", "-n", help="Answer at most this many tokens.")
+    ] = None,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy (deterministic).")] = 0.8,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.")] = 0.95,
+    top_k: Annotated[int, typer.Option("--top-k", help="Sample among the K likeliest tokens (0: all).")] = 40,
+    seed: Annotated[int | None, typer.Option(help="Random seed, for reproducible sampling.")] = None,
+    ctx: Annotated[
+        int | None,
+        typer.Option(
+            "--ctx", "-c", help="Context window in tokens [default: model's, at most 4096].", show_default=False
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", "-t", help="CPU threads [default: physical cores].", show_default=False)
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="llama.cpp's log on stderr.")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Never touch the network.")] = False,
+) -> None:
+    """Chat with a model; every turn is saved. /help inside lists the commands.
+
+    Answers stream as Markdown. 'llamacli history' lists conversations; --continue resumes one.
+
+    \b
+    Examples:
+      llamacli chat
+      llamacli chat smollm2:135m --system "Answer briefly."
+      llamacli chat --continue          (the latest conversation)
+      llamacli chat --continue 12       (conversation 12, or a /save name)
+    """
+    from llamacli.engine import GenerationParams, LoadParams
+    from llamacli.services import run as service
+
+    if offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    reference, conversation = _split_words(list(words or []), resume)
+    load = LoadParams(n_ctx=ctx, n_threads=threads, verbose=verbose)
+    gen = GenerationParams(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, max_tokens=max_tokens)
+    service.validate(load, gen)
+    start_chat(reference, load, gen, system=system, resume=resume, conversation=conversation)
+
+
+def _split_words(words: list[str], resume: bool) -> tuple[str | None, str | None]:
+    """(model reference, conversation id) from the positional words."""
+    if len(words) > 2 or (len(words) == 2 and not resume):
+        raise UsageError(f"unexpected argument '{words[-1]}'", "usage: llamacli chat [MODEL] [--continue [ID]]")
+    reference = conversation = None
+    for word in words:
+        if resume and not references.looks_like_model(word) and conversation is None:
+            conversation = word
+        elif reference is None:
+            reference = word
+        else:
+            raise UsageError(f"two models given: '{reference}' and '{word}'", "name one model")
+    return reference, conversation
+
+
+def start_chat(
+    reference: str | None,
+    load: LoadParams,
+    gen: GenerationParams,
+    *,
+    system: str | None = None,
+    resume: bool = False,
+    conversation: str | None = None,
+) -> None:
+    """Open the session (resuming one if asked) and run the loop until /bye or Ctrl-D."""
+    from llamacli import paths
+    from llamacli.cli.chat_input import PlainInput, TerminalInput
+    from llamacli.engine import Model
+    from llamacli.history import History
+    from llamacli.services import run as service
+    from llamacli.services.chat import ChatSession, model_loader
+
+    out = Output()
+    history = History.open()
+    try:
+        past = None
+        if resume:
+            past = history.get(conversation) if conversation else history.latest()
+            if past is None:
+                raise ConversationNotFound("latest")
+        local = service.resolve(reference or (past.model if past else None))
+        with out.status(f"Loading {local.name}…"):
+            model = Model(local.path, load)
+        loader = model_loader(load, service.resolve)
+        session = ChatSession(model, local, gen, history, loader, system=system)
+        if past:
+            session.continue_from(past)
+        interactive = sys.stdin.isatty()
+        reader = TerminalInput(paths.data_dir() / "chat-input-history") if interactive else PlainInput()
+        try:
+            if interactive:
+                _welcome(out, session)
+            _loop(out, session, reader)
+        finally:
+            session.close()
+    finally:
+        history.close()
+
+
+def _welcome(out: Output, session: ChatSession) -> None:
+    resumed = f", continuing conversation {session.conversation_id}" if session.conversation_id else ""
+    out.dim(
+        f"Chatting with {session.local.name} (context {session.model.n_ctx} tokens{resumed}). "
+        "/help for commands, /bye or Ctrl-D to leave."
+    )
+    if session.turns:
+        out.dim(f"{len(session.turns)} earlier messages; the last answer was:")
+        last = next((t.content for t in reversed(session.turns) if t.role == "assistant"), "")
+        out.answer(last.rstrip() + "\n")
+
+
+def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput) -> None:
+    from llamacli.cli.chat_view import show_answer
+    from llamacli.errors import ChatCommandError
+    from llamacli.services import chat_commands
+
+    while (line := reader.read()) is not None:
+        try:
+            parsed = chat_commands.parse(line)
+            if isinstance(parsed, str):
+                if not parsed.strip():
+                    continue
+                show_answer(out, session.say(parsed), stats=session.show_stats)
+                continue
+            reply = session.run(parsed)
+            for text in reply.lines:
+                out.notice(text)
+            if reply.answer is not None:
+                show_answer(out, reply.answer, stats=session.show_stats)
+            if reply.exit:
+                return
+        except ChatCommandError as e:
+            out.notice(f"{e.message}" + (f" ({e.hint})" if e.hint else ""))
+        except LlamacliError as e:  # a bad /model or /load, a message too long: the chat goes on
+            out.error(e.message, e.hint)
+        except KeyboardInterrupt:  # e.g. during a /model load: back to the prompt, the chat goes on
+            out.notice("(interrupted)")

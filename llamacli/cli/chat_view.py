@@ -1,0 +1,81 @@
+"""Showing a chat answer: streamed Markdown on a capable terminal, raw text elsewhere; then the stats line."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from llamacli.cli.output import Output
+
+if TYPE_CHECKING:
+    from llamacli.cli.render import MarkdownStream
+    from llamacli.engine import Stats
+    from llamacli.services.chat import ChatEvent
+
+
+def markdown_stream(out: Output) -> MarkdownStream | None:
+    """A Markdown renderer for stdout, or None when stdout is not a terminal that can redraw."""
+    if not out.stdout_tty or os.environ.get("TERM") in ("dumb", "unknown", ""):
+        return None
+    from rich.console import Console
+
+    from llamacli.cli.render import MarkdownStream
+
+    detected = Console(file=out.stdout)
+    return MarkdownStream(out.stdout, color_system=detected.color_system, no_color=not out.color)
+
+
+def show_answer(out: Output, events: Iterator[ChatEvent], *, stats: bool) -> None:
+    """Stream EVENTS; Ctrl-C stops the answer (what came is kept) and returns to the prompt."""
+    from llamacli.engine import Finished, TextDelta
+    from llamacli.services.chat import Trimmed
+
+    renderer = markdown_stream(out)
+    wrote_text = ended_line = False
+    try:
+        with out.status("Thinking…") if out.stderr_tty and renderer is not None else contextlib.nullcontext():
+            first = next(events, None)
+        event = first
+        while event is not None:
+            if isinstance(event, TextDelta):
+                if renderer is not None:
+                    renderer.feed(event.text)
+                else:
+                    out.answer(event.text)
+                wrote_text = True
+                ended_line = event.text.endswith("\n")
+            elif isinstance(event, Finished):
+                _end(out, renderer, wrote_text, ended_line)
+                renderer = None
+                wrote_text = False
+                if stats:
+                    out.dim(stats_line(event.stats))
+            elif isinstance(event, Trimmed):
+                out.notice(
+                    f"(the conversation no longer fits the {event.n_ctx}-token context: the oldest "
+                    f"{event.messages} messages are left out from now on; they stay in the history)"
+                )
+            event = next(events, None)
+    except KeyboardInterrupt:
+        events.close()  # type: ignore[attr-defined]
+        _end(out, renderer, wrote_text, ended_line)
+        out.notice("(interrupted: the partial answer is kept in the conversation)")
+
+
+def _end(out: Output, renderer: MarkdownStream | None, wrote_text: bool, ended_line: bool) -> None:
+    if renderer is not None:
+        renderer.finish()
+    elif wrote_text and not ended_line:
+        out.answer("\n")
+
+
+def stats_line(stats: Stats) -> str:
+    """The dim line after an answer: tokens, speed, time to first token (and what the cache saved)."""
+    evaluated = stats.prompt_tokens - stats.cached_prompt_tokens
+    return (
+        f"{stats.generated_tokens} tokens · {stats.generation_tokens_per_second:.1f} tok/s · "
+        f"first token {stats.time_to_first_token:.2f} s · prompt {evaluated} new + "
+        f"{stats.cached_prompt_tokens} cached tokens"
+    )

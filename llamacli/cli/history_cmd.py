@@ -1,0 +1,69 @@
+"""`llamacli history`: the conversations chat recorded, listed or shown one at a time."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from llamacli.cli.output import Output
+
+app = typer.Typer(
+    help="Conversations recorded by 'llamacli chat' (every turn is saved as it happens).",
+    no_args_is_help=False,
+    invoke_without_command=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def _list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-l", help="Show at most this many (0: all).")] = 20,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON array of conversations.")] = False,
+) -> None:
+    """List recorded conversations, newest first. 'history show ID' prints one; 'chat --continue ID' resumes it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from llamacli.history import History
+
+    out = Output()
+    with History.open() as history:
+        conversations = history.list(limit or None)
+    if json_output:
+        out.data([c.to_dict() | {"first_message": c.first_message} for c in conversations])
+        return
+    if not conversations:
+        out.notice("No conversations yet: 'llamacli chat' starts one.")
+        return
+    for c in conversations:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
+        label = f" [{c.name}]" if c.name else ""
+        first = " ".join(c.first_message.split())
+        first = first if len(first) <= 60 else first[:59] + "…"
+        out.answer(f"{c.id:>5}  {when}  {c.model}  {c.message_count} messages{label}  {first}\n")
+
+
+@app.command("show")
+def show(
+    conversation: Annotated[str, typer.Argument(metavar="ID", help="Conversation id or saved name.")],
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON object with every message.")] = False,
+) -> None:
+    """Print one conversation (plain text, or --json)."""
+    from llamacli.history import History
+
+    out = Output()
+    with History.open() as history:
+        found = history.get(conversation)
+    if json_output:
+        out.data(found.to_dict())
+        return
+    label = f" [{found.name}]" if found.name else ""
+    out.answer(f"# conversation {found.id}{label} with {found.model}\n")
+    if found.system:
+        out.answer(f"\n[system]\n{found.system}\n")
+    for message in found.messages:
+        note = " (interrupted)" if message.interrupted else ""
+        out.answer(f"\n[{message.role}]{note}\n{message.content}\n")

@@ -1,0 +1,251 @@
+"""Conversation history: a stdlib sqlite3 database under the data directory, written turn by turn.
+
+Every message is committed as it happens (WAL journal, so a reader never blocks the writer and a
+killed process loses at most the answer text since its last flush), so `kill -9` loses nothing typed.
+Saved snapshots (`/save NAME`) are conversations with a name; loading one copies it, so the snapshot
+stays as it was saved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llamacli import paths
+from llamacli.errors import ConversationNotFound
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One turn as stored: role, text, and for answers whether they were cut short."""
+
+    id: int
+    role: str
+    content: str
+    created: float
+    interrupted: bool = False
+    stats: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A conversation's header and, when read in full, its messages."""
+
+    id: int
+    model: str
+    system: str | None
+    name: str | None
+    created: float
+    updated: float
+    message_count: int = 0
+    first_message: str = ""
+    messages: tuple[StoredMessage, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for --json."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "model": self.model,
+            "system": self.system,
+            "created": self.created,
+            "updated": self.updated,
+            "message_count": self.message_count,
+            "messages": [
+                {"role": m.role, "content": m.content, "created": m.created, "interrupted": m.interrupted}
+                | ({"stats": m.stats} if m.stats else {})
+                for m in self.messages
+            ],
+        }
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE conversations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            model TEXT NOT NULL,
+            system TEXT,
+            name TEXT UNIQUE,
+            created REAL NOT NULL,
+            updated REAL NOT NULL
+        );
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            created REAL NOT NULL,
+            interrupted INTEGER NOT NULL DEFAULT 0,
+            stats TEXT
+        );
+        CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+        """
+    )
+
+
+# Applied once each, in order; the database's user_version counts how many ran (as in simonw/llm).
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_initial,)
+
+
+def database_file(env: Mapping[str, str] = os.environ) -> Path:
+    """Where the history lives."""
+    return paths.data_dir(env) / "history.db"
+
+
+class History:
+    """The history database; open one per process and close it (or use it as a context manager)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=10, isolation_level=None)  # autocommit: each write is durable
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    @classmethod
+    def open(cls, env: Mapping[str, str] = os.environ) -> History:
+        """The user's history database."""
+        return cls(database_file(env))
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        self._db.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        done = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        for number, migration in enumerate(MIGRATIONS[done:], start=done + 1):
+            with self._db:
+                self._db.execute("BEGIN")
+                migration(self._db)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def new_conversation(self, model: str, system: str | None, name: str | None = None) -> int:
+        """Start a conversation; returns its id."""
+        now = time.time()
+        cursor = self._db.execute(
+            "INSERT INTO conversations (model, system, name, created, updated) VALUES (?, ?, ?, ?, ?)",
+            (model, system, name, now, now),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def update_conversation(self, conversation_id: int, *, model: str, system: str | None) -> None:
+        """Record a model switch or a new system prompt."""
+        self._db.execute(
+            "UPDATE conversations SET model = ?, system = ?, updated = ? WHERE id = ?",
+            (model, system, time.time(), conversation_id),
+        )
+
+    def add_message(self, conversation_id: int, role: str, content: str, *, interrupted: bool = False) -> int:
+        """Append a message; returns its id."""
+        now = time.time()
+        with self._db:
+            self._db.execute("BEGIN")
+            cursor = self._db.execute(
+                "INSERT INTO messages (conversation_id, role, content, created, interrupted) VALUES (?, ?, ?, ?, ?)",
+                (conversation_id, role, content, now, int(interrupted)),
+            )
+            self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+        return int(cursor.lastrowid or 0)
+
+    def update_message(
+        self, message_id: int, content: str, *, interrupted: bool = False, stats: dict[str, Any] | None = None
+    ) -> None:
+        """Rewrite a message as it grows (a streamed answer), and finally with its stats."""
+        self._db.execute(
+            "UPDATE messages SET content = ?, interrupted = ?, stats = ? WHERE id = ?",
+            (content, int(interrupted), json.dumps(stats) if stats else None, message_id),
+        )
+
+    def delete_message(self, message_id: int) -> None:
+        """Drop a message (the answer /retry replaces)."""
+        self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    def copy(self, source_id: int, name: str | None = None) -> int:
+        """Copy conversation SOURCE_ID, named NAME (replacing an older copy of that name) or unnamed."""
+        source = self.get(str(source_id))
+        with self._db:
+            self._db.execute("BEGIN")
+            if name is not None:
+                self._db.execute("DELETE FROM conversations WHERE name = ?", (name,))
+            now = time.time()
+            cursor = self._db.execute(
+                "INSERT INTO conversations (model, system, name, created, updated) VALUES (?, ?, ?, ?, ?)",
+                (source.model, source.system, name, now, now),
+            )
+            new_id = int(cursor.lastrowid or 0)
+            self._db.executemany(
+                "INSERT INTO messages (conversation_id, role, content, created, interrupted, stats) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (new_id, m.role, m.content, m.created, int(m.interrupted), json.dumps(m.stats) if m.stats else None)
+                    for m in source.messages
+                ],
+            )
+        return new_id
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def list(self, limit: int | None = None) -> list[Conversation]:
+        """Conversations, most recently updated first, with their message count and first message."""
+        rows = self._db.execute(
+            """
+            SELECT c.id, c.model, c.system, c.name, c.created, c.updated,
+                   (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id),
+                   COALESCE((SELECT content FROM messages m WHERE m.conversation_id = c.id AND m.role = 'user'
+                             ORDER BY m.id LIMIT 1), '')
+            FROM conversations c ORDER BY c.updated DESC, c.id DESC LIMIT ?
+            """,
+            (-1 if limit is None else limit,),
+        ).fetchall()
+        return [Conversation(*row) for row in rows]
+
+    def latest(self) -> Conversation | None:
+        """The most recently updated unnamed conversation that has messages, in full."""
+        row = self._db.execute(
+            "SELECT c.id FROM conversations c WHERE c.name IS NULL AND EXISTS "
+            "(SELECT 1 FROM messages m WHERE m.conversation_id = c.id) ORDER BY c.updated DESC, c.id DESC LIMIT 1"
+        ).fetchone()
+        return self.get(str(row[0])) if row else None
+
+    def find(self, key: str) -> Conversation | None:
+        """A conversation by id or by saved name, in full; None when there is none."""
+        column = "id" if key.isdigit() else "name"
+        row = self._db.execute(
+            f"SELECT id, model, system, name, created, updated FROM conversations WHERE {column} = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return None
+        messages = tuple(
+            StoredMessage(mid, role, content, created, bool(interrupted), json.loads(stats) if stats else None)
+            for mid, role, content, created, interrupted, stats in self._db.execute(
+                "SELECT id, role, content, created, interrupted, stats FROM messages "
+                "WHERE conversation_id = ? ORDER BY id",
+                (row[0],),
+            )
+        )
+        first = next((m.content for m in messages if m.role == "user"), "")
+        cid, model, system, name, created, updated = row
+        return Conversation(cid, model, system, name, created, updated, len(messages), first, messages)
+
+    def get(self, key: str) -> Conversation:
+        """Like `find`, but a missing conversation is an error for the user."""
+        found = self.find(key)
+        if found is None:
+            raise ConversationNotFound(key)
+        return found

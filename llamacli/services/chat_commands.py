@@ -1,0 +1,126 @@
+"""Slash commands of `llamacli chat`: the table /help shows, parsing, and checking /set values.
+
+Pure logic (no model, no terminal): a line is either a message for the model or a Command; anything
+that starts with "/" and is not a known command is an error with a hint, never a prompt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from llamacli.engine.params import GenerationParams
+from llamacli.errors import ChatCommandError
+from llamacli.services.run import _RANGES
+
+# name -> (arguments, what it does); aliases map to a name in this table.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "help": ("", "list these commands"),
+    "bye": ("", "leave the chat (also /exit, Ctrl-D)"),
+    "clear": ("", "start a new conversation (the old one stays in the history)"),
+    "system": ("[TEXT]", "set the system prompt (/system none removes it; no TEXT shows it)"),
+    "set": ("NAME VALUE", "temperature, top_p, top_k, min_p, repeat_penalty, seed or max_tokens (none: unset)"),
+    "show": ("", "the model, its context window and the settings"),
+    "stats": ("", "turn the stats line after each answer on or off"),
+    "retry": ("", "regenerate the last answer"),
+    "save": ("NAME", "save a copy of this conversation under NAME"),
+    "load": ("NAME", "continue from a copy of the conversation saved as NAME (or a history id)"),
+    "model": ("REF", "switch to another model, keeping the conversation"),
+}
+ALIASES = {"exit": "bye", "quit": "bye", "?": "help"}
+SETTINGS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "max_tokens")
+_INTS = ("top_k", "seed", "max_tokens")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+BLOCK = '"""'
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed slash command: its canonical name and the rest of the line."""
+
+    name: str
+    argument: str = ""
+
+
+def parse(line: str) -> Command | str:
+    """A Command for "/name args", else the message text ("//text" sends "/text")."""
+    stripped = line.strip()
+    if stripped.startswith("//"):
+        return stripped[1:]
+    if not stripped.startswith("/") or stripped == "/":
+        return line
+    word, _, argument = stripped[1:].partition(" ")
+    name = ALIASES.get(word.lower(), word.lower())
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, [*COMMANDS, *ALIASES], n=1, cutoff=0.5)
+        hint = f"did you mean /{close[0]}? " if close else ""
+        raise ChatCommandError(f"unknown command /{word}", hint + "/help lists the commands; //text sends /text")
+    return Command(name, argument.strip())
+
+
+def help_lines() -> list[str]:
+    """The /help text, one command a line."""
+    width = max(len(f"/{name} {args}") for name, (args, _) in COMMANDS.items())
+    lines = [f"  {f'/{name} {args}'.ljust(width)}  {text}" for name, (args, text) in COMMANDS.items()]
+    lines.append(f"  {BLOCK} … {BLOCK}".ljust(width + 2) + "    a message of several lines (pasting works too)")
+    return lines
+
+
+def apply_setting(params: GenerationParams, argument: str) -> GenerationParams:
+    """PARAMS with `/set NAME VALUE` applied; ChatCommandError says what is wrong."""
+    parts = argument.split()
+    if len(parts) != 2:
+        raise ChatCommandError("usage: /set NAME VALUE", f"NAME is one of {', '.join(SETTINGS)}")
+    name, text = parts[0].lower().replace("-", "_"), parts[1]
+    if name not in SETTINGS:
+        close = difflib.get_close_matches(name, SETTINGS, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ChatCommandError(f"no setting '{parts[0]}'", hint + f"settings: {', '.join(SETTINGS)}")
+    changes: dict[str, Any] = {name: _parse_value(name, text)}
+    return dataclasses.replace(params, **changes)
+
+
+def _parse_value(name: str, text: str) -> float | int | None:
+    if name in ("seed", "max_tokens") and text.lower() in ("none", "off", "default"):
+        return None
+    try:
+        value: float | int = int(text) if name in _INTS else float(text)
+    except ValueError:
+        kind = "a whole number" if name in _INTS else "a number"
+        raise ChatCommandError(f"{name} must be {kind}, got '{text}'") from None
+    if name in _RANGES:
+        limits = _RANGES[name]
+        if math.isnan(value) or not (limits.low <= value <= limits.high):
+            raise ChatCommandError(f"{name} must be between {limits.low:g} and {limits.high:g}, got {text}")
+    elif name == "max_tokens" and value < 1:
+        raise ChatCommandError(f"max_tokens must be at least 1, got {text}", "/set max_tokens none removes the limit")
+    elif name == "seed" and not (0 <= value < 2**32 - 1):
+        raise ChatCommandError(f"seed must be between 0 and {2**32 - 2}, got {text}")
+    return value
+
+
+def check_name(name: str) -> str:
+    """A valid /save name (starts with a letter, so it is never taken for a history id)."""
+    if not _NAME.match(name):
+        raise ChatCommandError(
+            f"'{name}' cannot be a conversation name" if name else "a name is needed, e.g. /save ideas",
+            "use letters, digits, '.', '_' or '-', starting with a letter",
+        )
+    return name
+
+
+def opens_block(line: str) -> bool:
+    """Whether LINE starts a multi-line message that the closing triple quote ends."""
+    stripped = line.strip()
+    return stripped.startswith(BLOCK) and not (len(stripped) >= 6 and stripped.endswith(BLOCK))
+
+
+def block_text(lines: list[str]) -> str:
+    """The message from a triple-quoted block's lines (the quotes removed)."""
+    text = "\n".join(lines).strip()
+    text = text.removeprefix(BLOCK)
+    return text.removesuffix(BLOCK).strip("\n")

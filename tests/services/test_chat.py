@@ -1,0 +1,150 @@
+"""The chat session on the real model and a real history database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llamacli.engine import Finished, GenerationParams, LoadParams, Model, TextDelta
+from llamacli.errors import ChatCommandError, ContextOverflow
+from llamacli.history import History
+from llamacli.locate import LocalModel
+from llamacli.services.chat import ChatEvent, ChatSession, Trimmed, model_loader
+from llamacli.services.chat_commands import Command, parse
+
+pytestmark = pytest.mark.slow
+
+GREEDY = GenerationParams(temperature=0, seed=1, max_tokens=24)
+
+
+def make_session(path: Path, n_ctx: int = 2048, **kwargs: object) -> ChatSession:
+    load = LoadParams(n_ctx=n_ctx)
+    local = LocalModel("smollm2:135m", path)
+    return ChatSession(
+        model=Model(path, load),
+        local=local,
+        params=GREEDY,
+        history=History.open(),
+        loader=model_loader(load, lambda ref: LocalModel(ref, path)),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def session(smollm2_path: Path) -> Iterator[ChatSession]:
+    chat = make_session(smollm2_path)
+    yield chat
+    chat.close()
+    chat.history.close()
+
+
+def drain(events: Iterator[ChatEvent]) -> tuple[str, Finished, list[Trimmed]]:
+    text, finished, trimmed = "", None, []
+    for event in events:
+        if isinstance(event, TextDelta):
+            text += event.text
+        elif isinstance(event, Finished):
+            finished = event
+        else:
+            trimmed.append(event)
+    assert finished is not None
+    return text, finished, trimmed
+
+
+def test_turns_are_answered_recorded_and_reuse_the_cache(session: ChatSession) -> None:
+    first, done1, _ = drain(session.say("What is the capital of France?"))
+    second, done2, _ = drain(session.say("And of Italy?"))
+    assert first and second
+    # the second prompt re-reads nothing from the first turn: only the new user message is evaluated
+    evaluated = done2.stats.prompt_tokens - done2.stats.cached_prompt_tokens
+    assert done2.stats.cached_prompt_tokens >= done1.stats.prompt_tokens + done1.stats.generated_tokens - 2
+    assert evaluated < 20
+    stored = session.history.get(str(session.conversation_id))
+    assert [(m.role, m.content, m.interrupted) for m in stored.messages] == [
+        ("user", "What is the capital of France?", False),
+        ("assistant", first, False),
+        ("user", "And of Italy?", False),
+        ("assistant", second, False),
+    ]
+    assert stored.messages[1].stats and stored.messages[1].stats["generated_tokens"] == done1.stats.generated_tokens
+
+
+def test_an_interrupted_answer_is_kept_and_the_model_stays_usable(session: ChatSession) -> None:
+    session.params = GenerationParams(temperature=0, max_tokens=200)
+    events = session.say("Count from 1 to 100, separated by commas.")
+    partial = ""
+    for event in events:
+        if isinstance(event, TextDelta):
+            partial += event.text
+            if len(partial) > 20:
+                break
+    events.close()  # what the CLI does on Ctrl-C
+    assert session.turns[-1].content == partial and session.turns[-1].interrupted
+    stored = session.history.get(str(session.conversation_id)).messages[-1]
+    assert (stored.content, stored.interrupted) == (partial, True)
+    text, finished, _ = drain(session.say("Thanks. Say OK."))
+    assert text and finished.stats.cached_prompt_tokens > 20
+
+
+def test_overflow_drops_the_oldest_turns_but_keeps_the_system_prompt(smollm2_path: Path) -> None:
+    chat = make_session(smollm2_path, n_ctx=256, system="You are terse.")
+    try:
+        trims: list[Trimmed] = []
+        for i in range(8):
+            _, _, trimmed = drain(chat.say(f"Tell me fact number {i} about the sea."))
+            trims += trimmed
+        assert trims and trims[0].n_ctx == 256 and trims[0].messages >= 2
+        assert chat.first_sent > 0 and chat._messages()[0].content == "You are terse."
+        assert len(chat.history.get(str(chat.conversation_id)).messages) == 16  # nothing lost in the history
+        with pytest.raises(ContextOverflow):
+            chat.say("word " * 400)  # alone larger than the window: refused, not crashed
+        assert chat.turns[-1].role == "assistant"
+    finally:
+        chat.close()
+        chat.history.close()
+
+
+def test_commands(session: ChatSession) -> None:
+    assert session.run(Command("set", "temperature 0.3")).lines == ("temperature = 0.3",)
+    with pytest.raises(ChatCommandError):
+        session.run(Command("retry"))
+    with pytest.raises(ChatCommandError):
+        session.run(Command("save", "early"))
+    session.params = GREEDY
+    answer, _, _ = drain(session.say("Name a colour."))
+    retried = session.run(Command("retry"))
+    assert retried.answer is not None
+    again, _, _ = drain(retried.answer)
+    assert again == answer and len(session.turns) == 2  # greedy: the same answer, replacing the old one
+    session.run(Command("system", "Answer in French."))
+    assert session.run(Command("system")).lines == ("System prompt: Answer in French.",)
+    session.run(Command("save", "colours"))
+    first_id = session.conversation_id
+    session.run(Command("clear"))
+    assert session.turns == [] and session.conversation_id is None
+    reply = session.run(Command("load", "colours"))
+    assert "2 messages" in reply.lines[0] and session.conversation_id != first_id
+    assert [t.content for t in session.turns] == ["Name a colour.", answer]
+    assert session.system == "Answer in French."
+    drain(session.say("Another one?"))
+    assert len(session.history.get("colours").messages) == 2  # the saved copy is unchanged
+    reply = session.run(Command("model", str(session.local.path)))
+    assert session.local.name == str(session.local.path) and len(session.turns) == 4
+    drain(session.say("Thanks."))
+    shown = "\n".join(session.run(Command("show")).lines)
+    assert "temperature=0" in shown and "Answer in French." in shown
+    assert session.run(parse("/stats")).lines == ("Stats line off.",)  # type: ignore[arg-type]
+    assert session.run(Command("bye")).exit
+
+
+def test_resume_continues_the_same_conversation(session: ChatSession, smollm2_path: Path) -> None:
+    drain(session.say("Hi!"))
+    conversation = session.history.latest()
+    assert conversation is not None
+    other = ChatSession(session.model, session.local, GREEDY, session.history, session.loader)
+    other.continue_from(conversation)
+    drain(other.say("Again?"))
+    assert other.conversation_id == session.conversation_id
+    assert len(session.history.get(str(other.conversation_id)).messages) == 4
