@@ -128,3 +128,17 @@ class ModelNotLocal(LlamacliError):
     def __init__(self, name: str) -> None:
         self.name = name
         super().__init__(f"model '{name}' is not downloaded", f"download it with: llamacli pull {name}")
+
+
+class NoModelFits(LlamacliError):
+    """`auto` found no downloaded model that fits this machine's memory and speed budget."""
+
+    def __init__(self, explanation: str, better: str | None) -> None:
+        self.explanation = explanation
+        self.better = better
+        hint = (
+            f"download the best fit with: llamacli pull {better}"
+            if better
+            else "lower --min-speed, raise --memory, or see 'llamacli recommend'"
+        )
+        super().__init__(f"no downloaded model fits this machine: {explanation.rstrip('.')}", hint)

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from llamacli import __version__
-from llamacli.cli import run_cmd
+from llamacli.cli import recommend_cmd, run_cmd
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, LlamacliError
 
@@ -48,6 +48,8 @@ def _root(
 
 
 app.command("run", epilog=EPILOG)(run_cmd.run)
+app.command("recommend", epilog=EPILOG)(recommend_cmd.recommend)
+app.command("hw", epilog=EPILOG, help="Alias of 'recommend'.")(recommend_cmd.recommend)
 
 
 def main() -> None:

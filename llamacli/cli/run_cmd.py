@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llamacli import references
+from llamacli.cli import recommend_cmd
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, UsageError
 
@@ -23,6 +24,9 @@ EPIPE_EXIT = 141  # what a shell reports for a writer killed by SIGPIPE, e.g. `l
 
 def _split_words(words: list[str], model: str | None) -> tuple[str | None, str]:
     """(model reference or None, prompt text) from the positional words."""
+    piped = sys.stdin is not None and not sys.stdin.isatty()
+    if model is None and words and words[0] == "auto" and (len(words) > 1 or piped):  # the picker chooses
+        return words[0], " ".join(words[1:])
     if model is None and words and references.looks_like_model(words[0]):
         return words[0], " ".join(words[1:])
     return model, " ".join(words)
@@ -45,7 +49,8 @@ def run(
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model reference (instead of the first word).")
+        str | None,
+        typer.Option("--model", "-m", help="Model reference (instead of the first word); 'auto': the picker's choice."),
     ] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", "-n", help="Stop after this many tokens.")] = None,
@@ -101,7 +106,8 @@ def run(
     )
     service.validate(load, gen)
     text = service.compose_prompt(prompt, _read_stdin())
-    local = service.resolve(reference)
+    auto = reference == recommend_cmd.AUTO
+    local = recommend_cmd.resolve_auto(out, ctx) if auto else service.resolve(reference)
     with out.status(f"Loading {local.name}…"):
         engine = Model(local.path, load)
     with engine:
