@@ -22,7 +22,10 @@ sys.stderr.write("LOADED=" + ",".join(heavy) + "\\n")
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["--version"], ["run", "--bogus"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["run", "--help"], ["recommend", "--help"], ["hw", "--help"], ["--version"], ["run", "--bogus"]],
+)
 def test_help_does_not_import_heavy_modules(args: list[str]) -> None:
     result = subprocess.run(
         [sys.executable, "-c", PROBE.format(args=args, heavy=HEAVY)], capture_output=True, text=True, check=False
