@@ -246,3 +246,17 @@ class ConversationNotFound(LlamacliError):
 
 class ChatCommandError(LlamacliError):
     """A slash command in chat is unknown or has a bad argument; shown in the chat, which goes on."""
+
+
+class NoModelFits(LlamacliError):
+    """`auto` found no downloaded model that fits this machine's memory and speed budget."""
+
+    def __init__(self, explanation: str, better: str | None) -> None:
+        self.explanation = explanation
+        self.better = better
+        hint = (
+            f"download the best fit with: llamacli pull {better}"
+            if better
+            else "lower --min-speed, raise --memory, or see 'llamacli recommend'"
+        )
+        super().__init__(f"no downloaded model fits this machine: {explanation.rstrip('.')}", hint)

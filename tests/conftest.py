@@ -112,3 +112,24 @@ def hub(hub_server: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
     hub_server.reset()
     monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
     return hub_server
+
+
+@pytest.fixture(scope="session")
+def calibration_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real calibration of this machine, measured once per session (about 10 s on an idle machine)."""
+    from llamacli import calibrate
+    from llamacli.engine import native
+    from llamacli.services import recommend
+
+    home = tmp_path_factory.mktemp("calibrated-home")
+    recommend.calibration(native.system_info(), env={"LLAMACLI_HOME": str(home)})
+    return calibrate.cache_file({"LLAMACLI_HOME": str(home)})
+
+
+@pytest.fixture
+def calibrated(isolated: Path, calibration_file: Path) -> Path:
+    """This test's home with the session's calibration in its cache (so commands do not measure again)."""
+    target = isolated / "cache" / "calibration.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(calibration_file.read_bytes())
+    return target

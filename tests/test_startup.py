@@ -36,6 +36,8 @@ sys.stderr.write("LOADED=" + ",".join(heavy) + "\\n")
         ["pull", "hf.co/../x:Q4_K_M"],  # malformed references are refused before anything heavy loads
         ["chat", "--help"],
         ["history", "--help"],
+        ["recommend", "--help"],
+        ["hw", "--help"],
     ],
 )
 def test_help_does_not_import_heavy_modules(args: list[str]) -> None:

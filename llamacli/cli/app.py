@@ -7,7 +7,7 @@ import sys
 import typer
 
 from llamacli import __version__
-from llamacli.cli import chat_cmd, history_cmd, models_cmd, run_cmd
+from llamacli.cli import chat_cmd, history_cmd, models_cmd, recommend_cmd, run_cmd
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, LlamacliError
 
@@ -48,6 +48,8 @@ def _root(
 
 
 app.command("run", epilog=EPILOG)(run_cmd.run)
+app.command("chat", epilog=EPILOG)(chat_cmd.chat)
+app.add_typer(history_cmd.app, name="history")
 app.command("pull", epilog=models_cmd.PULL_EPILOG)(models_cmd.pull)
 app.command("list", epilog=EPILOG)(models_cmd.list_models)
 app.command("ls", hidden=True)(models_cmd.list_models)
@@ -55,8 +57,8 @@ app.command("rm", epilog=EPILOG)(models_cmd.rm)
 app.command("show", epilog=EPILOG)(models_cmd.show)
 app.command("import", epilog=EPILOG)(models_cmd.import_)
 app.command("models", epilog=EPILOG)(models_cmd.catalog)
-app.command("chat", epilog=EPILOG)(chat_cmd.chat)
-app.add_typer(history_cmd.app, name="history")
+app.command("recommend", epilog=EPILOG)(recommend_cmd.recommend)
+app.command("hw", epilog=EPILOG, help="Alias of 'recommend'.")(recommend_cmd.recommend)
 
 
 def main() -> None:

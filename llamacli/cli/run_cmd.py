@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llamacli import paths, references
+from llamacli.cli import recommend_cmd
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, InvalidValue, UsageError
 
@@ -23,6 +24,9 @@ EPIPE_EXIT = 141  # what a shell reports for a writer killed by SIGPIPE, e.g. `l
 
 def _split_words(words: list[str], model: str | None) -> tuple[str | None, str]:
     """(model reference or None, prompt text) from the positional words."""
+    piped = sys.stdin is not None and not sys.stdin.isatty()
+    if model is None and words and words[0] == "auto" and (len(words) > 1 or piped):  # the picker chooses
+        return words[0], " ".join(words[1:])
     if model is None and words and references.looks_like_model(words[0]):
         return words[0], " ".join(words[1:])
     return model, " ".join(words)
@@ -55,7 +59,8 @@ def run(
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model reference (instead of the first word).")
+        str | None,
+        typer.Option("--model", "-m", help="Model reference (instead of the first word); 'auto': the picker's choice."),
     ] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", "-n", help="Stop after this many tokens.")] = None,
@@ -116,7 +121,8 @@ def run(
         start_chat(reference, load, gen, system=system)
         return
     text = service.compose_prompt(prompt, _read_stdin())
-    local = _resolve_or_pull(out, reference, offline)
+    auto = reference == recommend_cmd.AUTO
+    local = recommend_cmd.resolve_auto(out, ctx) if auto else _resolve_or_pull(out, reference, offline)
     with out.status(f"Loading {local.name}…"):
         engine = Model(local.path, load)
     with engine:

@@ -87,6 +87,47 @@ class Model:
     ) -> None:
         self.close()
 
+    # -- shape (read-only, for the memory and speed estimates) ----------------------------------
+
+    @property
+    def n_layer(self) -> int:
+        """Transformer blocks."""
+        return int(self._ll.llama_model_n_layer(self._model))
+
+    @property
+    def n_head_kv(self) -> int:
+        """Key/value heads (grouped-query attention shares them among query heads)."""
+        return int(self._ll.llama_model_n_head_kv(self._model))
+
+    @property
+    def n_embd(self) -> int:
+        """Embedding width."""
+        return int(self._ll.llama_model_n_embd(self._model))
+
+    @property
+    def head_dim(self) -> int:
+        """Size of one key head: the GGUF's key_length, else n_embd / n_head."""
+        arch = self.metadata("general.architecture") or ""
+        value = self.metadata(f"{arch}.attention.key_length")
+        return int(value) if value else self.n_embd // max(1, int(self._ll.llama_model_n_head(self._model)))
+
+    @property
+    def n_ff(self) -> int | None:
+        """Feed-forward width, when the GGUF says."""
+        arch = self.metadata("general.architecture") or ""
+        value = self.metadata(f"{arch}.feed_forward_length")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def n_vocab(self) -> int:
+        """Vocabulary size."""
+        return int(self._ll.llama_vocab_n_tokens(self._vocab))
+
+    @property
+    def n_params(self) -> int:
+        """Parameters."""
+        return int(self._ll.llama_model_n_params(self._model))
+
     # -- metadata and text ----------------------------------------------------------------------
 
     def metadata(self, key: str) -> str | None:

@@ -73,3 +73,27 @@ def take_errors() -> str:
     text = "; ".join(_first_errors)
     _first_errors.clear()
     return text
+
+
+def system_info() -> str:
+    """llama.cpp's own description of the CPU features it was built for and uses (AVX2, NEON, ...)."""
+    return (lib().llama_print_system_info() or b"").decode("utf-8", "replace")
+
+
+def gpu_offload() -> bool:
+    """Whether this llama.cpp build can offload layers to a GPU (CUDA, Metal, Vulkan, ...)."""
+    return bool(lib().llama_supports_gpu_offload())
+
+
+QUANT_FTYPES = {"Q4_1": 3, "Q8_0": 7, "Q2_K": 10, "Q4_K_M": 15}  # llama_ftype values of llama.h
+
+
+def quantize(source: str, target: str, quant: str) -> None:
+    """Write a copy of the GGUF SOURCE requantized to QUANT (calibration and validation models)."""
+    ll = lib()
+    params = ll.llama_model_quantize_default_params()
+    params.ftype = QUANT_FTYPES[quant]
+    params.allow_requantize = True
+    params.nthread = 0
+    if ll.llama_model_quantize(source.encode(), target.encode(), ctypes.byref(params)) != 0:
+        raise RuntimeError(f"llama.cpp could not quantize {source} to {quant}: {take_errors()}")

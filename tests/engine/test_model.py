@@ -169,3 +169,9 @@ def _is_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def test_shape_accessors(model: Model) -> None:
+    # SmolLM2-135M: 30 layers, 3 KV heads of 64, width 576, feed-forward 1536, vocabulary 49,152
+    assert (model.n_layer, model.n_head_kv, model.head_dim, model.n_embd) == (30, 3, 64, 576)
+    assert (model.n_ff, model.n_vocab, model.n_params) == (1536, 49152, 134_515_008)

@@ -1,0 +1,232 @@
+"""A quick measurement of llama.cpp on this machine, cached, that turns shapes into predicted speeds.
+
+The bundled SmolLM2 model is requantized (in a temporary directory, under a second each) to the quant
+types the registry publishes, and each copy reads a 512-token prompt and generates 32 tokens, twice
+(the faster run counts). From that:
+G[quant] = generation tok/s × bytes read per token, and P[quant] = prompt tok/s × non-embedding
+parameters (see `llamacli.estimate`). Quant kernels differ by CPU (Q4_1 has no fast prompt kernel on
+some AVX512 builds, Q8_0 and Q2_K do), so each type is measured rather than assumed from its bits.
+
+The result is cached per machine (CPU, cores, llama.cpp build) in `paths.cache_dir()`; `--recalibrate`
+measures again. Everything here runs real llama.cpp: it is the core of `llamacli recommend`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psutil
+
+from llamacli import estimate, hardware, paths
+from llamacli.estimate import ModelShape, QuantSpeed
+
+if TYPE_CHECKING:
+    from llamacli.engine import Event, Stats
+
+CACHE_VERSION = 1
+CALIBRATION_QUANTS = ("Q8_0", "Q4_K_M", "Q2_K")  # requantized from the bundled Q4_1, measured as well
+PROMPT_TOKENS = 512  # one full batch, like llama-bench's pp512
+GENERATED_TOKENS = 32
+REPEATS = 2
+CALIBRATION_CTX = 1024
+
+
+@dataclass(frozen=True)
+class QuantMeasurement:
+    """One quant type measured on the calibration model."""
+
+    quant: str
+    bits_per_weight: float
+    generation_tokens_per_second: float
+    prompt_tokens_per_second: float
+    speed: QuantSpeed
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What calibration measured on this machine."""
+
+    machine: str
+    created: float
+    runtime_overhead: int  # resident bytes of the process with llama.cpp loaded, before a model
+    quants: dict[str, QuantMeasurement] = field(default_factory=dict)
+    reference_shape: ModelShape | None = None  # the calibration model's own shape (the bundled default)
+    load_average: float = 0.0  # 1-minute load per core when measuring began: near 1 or above, other work
+
+    def speed(self, quant: str, bits: float) -> QuantSpeed:
+        """The calibrated speed of QUANT; for a type not measured, the one closest in bits per weight."""
+        for name, measured in self.quants.items():
+            if name.lower() == quant.lower():
+                return measured.speed
+        closest = min(self.quants.values(), key=lambda m: abs(m.bits_per_weight - bits))
+        return closest.speed
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready (the cache file's content)."""
+        return {
+            "version": CACHE_VERSION,
+            "machine": self.machine,
+            "created": self.created,
+            "runtime_overhead": self.runtime_overhead,
+            "quants": {
+                name: {
+                    "bits_per_weight": m.bits_per_weight,
+                    "generation_tokens_per_second": m.generation_tokens_per_second,
+                    "prompt_tokens_per_second": m.prompt_tokens_per_second,
+                    "generation_bytes_per_second": m.speed.generation_bytes_per_second,
+                    "prompt_parameter_tokens_per_second": m.speed.prompt_parameter_tokens_per_second,
+                }
+                for name, m in self.quants.items()
+            },
+            "reference_shape": asdict(self.reference_shape) if self.reference_shape else None,
+            "load_average": self.load_average,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Calibration:
+        """Inverse of to_dict; KeyError/TypeError/ValueError on a malformed cache."""
+        quants_data = data["quants"]
+        assert isinstance(quants_data, dict)
+        quants = {
+            str(name): QuantMeasurement(
+                quant=str(name),
+                bits_per_weight=float(q["bits_per_weight"]),
+                generation_tokens_per_second=float(q["generation_tokens_per_second"]),
+                prompt_tokens_per_second=float(q["prompt_tokens_per_second"]),
+                speed=QuantSpeed(
+                    float(q["generation_bytes_per_second"]), float(q["prompt_parameter_tokens_per_second"])
+                ),
+            )
+            for name, q in quants_data.items()
+        }
+        if not quants:
+            raise ValueError("no quant measured")
+        shape = data.get("reference_shape")
+        return cls(
+            str(data["machine"]),
+            float(str(data["created"])),
+            int(str(data["runtime_overhead"])),
+            quants,
+            ModelShape(**shape) if isinstance(shape, dict) else None,
+            float(str(data.get("load_average", 0.0))),
+        )
+
+
+def machine_key(system_info: str) -> str:
+    """What makes a calibration valid: CPU, core count, OS and the llama.cpp build."""
+    features = ",".join(hardware.cpu_features(system_info))
+    version = metadata.version("llama-cpp-python")
+    cores = hardware.physical_cores()
+    return f"{hardware.cpu_name()}|{cores} cores|{platform.system()}|llama-cpp-python {version}|{features}"
+
+
+def cache_file(env: Mapping[str, str] = os.environ) -> Path:
+    """Where the calibration of this machine is kept."""
+    return paths.cache_dir(env) / "calibration.json"
+
+
+def load_cached(key: str, env: Mapping[str, str] = os.environ) -> Calibration | None:
+    """The cached calibration for machine KEY, or None (absent, stale or unreadable: measure again)."""
+    try:
+        data = json.loads(cache_file(env).read_text(encoding="utf-8"))
+        if data.get("version") != CACHE_VERSION or data.get("machine") != key:
+            return None
+        return Calibration.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        return None
+
+
+def save(calibration: Calibration, env: Mapping[str, str] = os.environ) -> None:
+    """Write the cache atomically (a reader never sees half a file)."""
+    target = cache_file(env)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_suffix(".tmp")
+    temporary.write_text(json.dumps(calibration.to_dict(), indent=2), encoding="utf-8")
+    temporary.replace(target)
+
+
+def measure_file(path: Path, quant: str) -> tuple[QuantMeasurement, ModelShape]:
+    """Load PATH, read a 512-token prompt, generate 48 tokens; the speeds and the constants G and P."""
+    from llamacli.engine import GenerationParams, LoadParams, Model
+
+    with Model(path, LoadParams(n_ctx=CALIBRATION_CTX)) as model:
+        shape = shape_of(model)
+        words = model.tokenize("The quick brown fox jumps over the lazy dog. " * 60, add_special=True)
+        prompt = words[:PROMPT_TOKENS]
+        # Best of a few short runs: on a shared machine, other work only ever slows a run down.
+        reading = generating = 0.0
+        for _ in range(REPEATS):
+            model.reset()
+            params = GenerationParams(temperature=0, max_tokens=1, ignore_eos=True)
+            reading = max(reading, _finished(model.stream_tokens(prompt, params)).prompt_tokens_per_second)
+            model.reset()
+            params = GenerationParams(temperature=0, max_tokens=GENERATED_TOKENS, ignore_eos=True)
+            stats = _finished(model.stream_tokens(prompt[:16], params))
+            generating = max(generating, stats.generation_tokens_per_second)
+    size = path.stat().st_size
+    context_used = 16 + GENERATED_TOKENS // 2
+    speed = QuantSpeed(
+        generation_bytes_per_second=generating * (size + estimate.kv_cache_bytes(shape, context_used)),
+        prompt_parameter_tokens_per_second=reading * shape.non_embedding_parameters,
+    )
+    bits = estimate.bits_per_weight(size, shape.parameters)
+    return QuantMeasurement(quant, bits, generating, reading, speed), shape
+
+
+def _finished(events: Iterator[Event]) -> Stats:
+    """The stats of a stream that must end in Finished."""
+    from llamacli.engine import Finished
+
+    for event in events:
+        if isinstance(event, Finished):
+            return event.stats
+    raise AssertionError("stream ended without Finished")  # pragma: no cover
+
+
+def shape_of(model: object) -> ModelShape:
+    """The estimate's view of a loaded engine Model."""
+    from llamacli.engine import Model
+
+    assert isinstance(model, Model)
+    return ModelShape(
+        layers=model.n_layer,
+        kv_heads=model.n_head_kv,
+        head_dim=model.head_dim,
+        parameters=model.n_params,
+        n_vocab=model.n_vocab,
+        n_embd=model.n_embd,
+        n_ff=model.n_ff,
+    )
+
+
+def run(
+    bundled: Path,
+    system_info: str,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Calibration:
+    """Measure this machine on BUNDLED (a Q4_1 GGUF) and its requantized copies."""
+    from llamacli.engine import native
+
+    native.lib()
+    load = os.getloadavg()[0] / hardware.physical_cores() if hasattr(os, "getloadavg") else 0.0
+    overhead = psutil.Process().memory_info().rss
+    quants: dict[str, QuantMeasurement] = {}
+    progress("Q4_1")
+    quants["Q4_1"], shape = measure_file(bundled, "Q4_1")
+    with tempfile.TemporaryDirectory(prefix="llamacli-calibration-") as directory:
+        for quant in CALIBRATION_QUANTS:
+            progress(quant)
+            target = Path(directory) / f"calibration-{quant}.gguf"
+            native.quantize(str(bundled), str(target), quant)
+            quants[quant], _ = measure_file(target, quant)
+            target.unlink()
+    return Calibration(machine_key(system_info), time.time(), overhead, quants, shape, round(load, 2))

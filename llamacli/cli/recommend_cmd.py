@@ -1,0 +1,174 @@
+"""`llamacli recommend` (alias `hw`): this machine, every model's memory and speed on it, and the pick."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from llamacli.cli.output import Output
+from llamacli.errors import InvalidValue
+
+if TYPE_CHECKING:
+    from llamacli.calibrate import Calibration
+    from llamacli.hardware import Hardware
+    from llamacli.locate import LocalModel
+    from llamacli.services.recommend import Report
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B?)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """'16G', '16GB', '16GiB', '512M' or plain bytes -> bytes (binary units, as RAM is counted)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise InvalidValue(f"--memory must be a size such as 8G, 16GiB or 512M, got {text!r}")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    size = int(number * 1024 ** "BKMGT".index(unit or "B"))
+    if size <= 0:
+        raise InvalidValue(f"--memory must be more than zero, got {text!r}")
+    return size
+
+
+def recommend(
+    memory: Annotated[
+        str | None,
+        typer.Option("--memory", help="Memory budget, e.g. 8G [default: available RAM].", show_default=False),
+    ] = None,
+    min_speed: Annotated[float, typer.Option("--min-speed", help="Slowest acceptable generation, tokens/s.")] = 8.0,
+    ctx: Annotated[
+        int | None,
+        typer.Option(
+            "--ctx",
+            "-c",
+            help="Context window to size the KV cache for [default: model's, at most 4096].",
+            show_default=False,
+        ),
+    ] = None,
+    recalibrate: Annotated[
+        bool, typer.Option("--recalibrate", help="Measure this machine again (about 10 s).")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show this machine, every model's memory need and speed on it, and the best pick.
+
+    \b
+    Examples:
+      llamacli recommend
+      llamacli recommend --memory 8G --min-speed 5 --ctx 8192
+      llamacli hw --json
+    """
+    from llamacli import hardware
+    from llamacli.engine import native
+    from llamacli.services import recommend as service
+
+    budget = parse_size(memory) if memory is not None else None
+    if min_speed < 0 or min_speed != min_speed:
+        raise InvalidValue(f"--min-speed must be zero or more, got {min_speed:g}")
+    if ctx is not None and not (16 <= ctx <= 1_048_576):
+        raise InvalidValue(f"--ctx must be between 16 and 1048576, got {ctx}")
+    out = Output()
+    info = native.system_info()
+    machine = hardware.probe(lambda: info, native.gpu_offload)
+    calib = calibrate_with_status(out, info, recalibrate)
+    report = service.recommend(machine, calib, memory=budget, min_speed=min_speed, n_ctx=ctx)
+    if json_output:
+        out.data(report.to_dict())
+        return
+    out.answer(render(report))
+
+
+def calibrate_with_status(out: Output, system_info: str, recalibrate: bool) -> Calibration:
+    """The machine's calibration, saying on stderr when it has to be measured."""
+    from llamacli import calibrate
+    from llamacli.services import recommend as service
+
+    if recalibrate or calibrate.load_cached(calibrate.machine_key(system_info)) is None:
+        out.notice("Calibrating this machine once (about 10 s; cached, refresh with --recalibrate)…")
+    with out.status("Calibrating…"):
+        return service.calibration(system_info, recalibrate)
+
+
+def _machine_lines(hw: Hardware, calib: Calibration) -> list[str]:
+    from llamacli.picker import gib
+
+    features = " ".join(f for f in hw.cpu_features if f not in ("LLAMAFILE", "OPENMP", "REPACK")) or "none"
+    lines = [
+        f"CPU     {hw.cpu}: {hw.physical_cores} physical / {hw.logical_cores} logical cores; {features}",
+        f"Memory  {gib(hw.total_ram)} total, {gib(hw.available_ram)} available",
+        f"GPU     {hw.gpu or 'none (llama.cpp is built for the CPU)'}",
+        f"OS      {hw.os}",
+        f"Disk    {gib(hw.free_disk)} free in {hw.models_dir}",
+    ]
+    measured = ", ".join(
+        f"{m.quant} {m.generation_tokens_per_second:.0f}/{m.prompt_tokens_per_second:.0f}"
+        for m in calib.quants.values()
+    )
+    lines.append(f"Speed   bundled model, generation/prompt tok/s: {measured}")
+    if calib.load_average >= 0.75:
+        lines.append(
+            f"        (the machine was busy while calibrating, load {calib.load_average:.1f} per core: "
+            "speeds may be low; run again with --recalibrate when it is idle)"
+        )
+    return lines
+
+
+def render(report: Report) -> str:
+    """The human report: machine, budget, table, pick."""
+    from llamacli.picker import gib
+
+    budget = report.budget
+    window = f"{report.n_ctx} tokens" if report.n_ctx else "each model's default (at most 4096 tokens)"
+    lines = _machine_lines(report.hardware, report.calibration)
+    lines += [
+        f"Budget  {gib(budget.usable)} usable of {gib(budget.memory)}, at least {budget.min_speed:g} tok/s; "
+        f"context {window}",
+        "",
+    ]
+    header = ("MODEL", "SIZE", "QUANT", "FILE", "MEMORY", "GEN/S", "PROMPT/S", "FIT")
+    table = [header]
+    for row in report.rows:
+        c = row.candidate
+        table.append(
+            (
+                c.name + (" *" if row.local else ""),
+                f"{c.parameters / 1e9:.2f}B" if c.parameters >= 1e9 else f"{c.parameters / 1e6:.0f}M",
+                c.quant,
+                gib(c.file_size),
+                gib(c.memory.total),
+                f"{c.speed.generation:.1f}",
+                f"{c.speed.prompt:.0f}",
+                ("✓ " if row.fit.fits else "✗ ") + row.fit.reason,
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
+    for r in table:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    lines += ["", "* downloaded", "", f"Pick: {report.explanation}"]
+    if report.pick and report.local_pick and report.local_pick.name != report.pick.name:
+        lines.append(f"Best downloaded: {report.local_pick.name} (llamacli run auto uses it).")
+    return "\n".join(lines) + "\n"
+
+
+AUTO = "auto"
+
+
+def resolve_auto(out: Output, n_ctx: int | None) -> LocalModel:
+    """`run auto`: the best downloaded model for this machine, saying which and why on stderr."""
+    from llamacli import hardware
+    from llamacli.engine import native
+    from llamacli.picker import Budget, fit
+    from llamacli.services import recommend as service
+
+    info = native.system_info()
+    calib = calibrate_with_status(out, info, recalibrate=False)
+    report = service.recommend(hardware.probe(lambda: info, native.gpu_offload), calib, n_ctx=n_ctx)
+    local, chosen, fast_enough = service.resolve_auto(report)
+    parts = [fit(chosen, report.budget).reason if fast_enough else fit(chosen, Budget(report.budget.memory, 0)).reason]
+    if not fast_enough:
+        parts.append(f"below the {report.budget.min_speed:g} tok/s floor, but the fastest downloaded model that fits")
+    if report.pick and report.pick.name != chosen.name:
+        parts.append(f"{report.pick.name} would suit this machine better: llamacli pull {report.pick.name}")
+    out.notice(f"auto: {local.name} ({'; '.join(parts)})")
+    return local

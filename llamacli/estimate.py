@@ -1,0 +1,146 @@
+"""Memory and speed estimates for a model on this machine, from plain numbers (no file, no llama.cpp).
+
+Callers feed the shape from wherever they have it: a registry entry, a local GGUF header, or a remote
+one read with HTTP Range requests. The formulas (also in the README):
+
+    memory  = weights + KV cache + compute buffer + runtime overhead
+    weights = the GGUF file size (llama.cpp maps it; every page is read while generating)
+    KV      = 2 (K and V) × layers × context × KV heads × head size × 2 bytes (f16 cache)
+              (sliding-window layers included: llama.cpp's default `swa_full` sizes them to the full context)
+    compute = n_ubatch × 4 bytes × (4 × n_embd + 3 × n_ff)   what a full 512-token prompt batch touches
+              (llama.cpp *reserves* ≈ n_ubatch × n_vocab × 4 more for a worst-case logits batch, but only
+              the last token's logits are computed for a prompt, so those pages are never resident)
+    overhead = the process before the model (Python + llama.cpp, measured by calibration)
+               + VOCAB_BYTES_PER_TOKEN × n_vocab (llama.cpp's in-memory vocabulary) + the logits row
+
+    generation tok/s = G[quant] / (file size + KV bytes read per token at the start of a conversation)
+    prompt tok/s     = P[quant] / non-embedding parameters
+
+G (bytes of weights streamed per second while generating) and P (parameter-tokens per second while
+reading a prompt) are measured by calibration per quantization type on the bundled model: quant kernels
+differ by CPU, so bits per weight alone do not predict speed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+KV_BYTES_PER_ELEMENT = 2  # llama.cpp's default f16 K and V cache
+N_UBATCH = 512  # the engine's batch size (LoadParams.n_batch)
+LOGIT_BYTES = 4  # f32
+VOCAB_BYTES_PER_TOKEN = 160  # llama.cpp's token text + maps per vocabulary entry (fitted: SmolLM2 49K vs Gemma 3 262K)
+DEFAULT_OVERHEAD = 64 * 2**20  # Python + llama.cpp before a model is loaded, when not calibrated
+LLAMA3_VOCAB = 128_256  # vocabulary of the Llama 3.x tokenizer, assumed when a shape does not say
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the estimates need to know about a model; unknown dimensions are approximated."""
+
+    layers: int
+    kv_heads: int
+    head_dim: int
+    parameters: int
+    n_vocab: int = LLAMA3_VOCAB
+    n_embd: int | None = None  # None: approximated from parameters and layers
+    n_ff: int | None = None  # None: 4 × n_embd
+
+    @property
+    def embedding_width(self) -> int:
+        """n_embd, or the width a dense transformer of this size and depth would have.
+
+        Solves parameters ≈ 12 × layers × d² + n_vocab × d (attention 4d², feed-forward 8d², tied embeddings).
+        """
+        if self.n_embd:
+            return self.n_embd
+        a, b, c = 12 * self.layers, self.n_vocab, -self.parameters
+        return max(1, round((-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)))
+
+    @property
+    def feed_forward_width(self) -> int:
+        """n_ff, or 4 × n_embd."""
+        return self.n_ff or 4 * self.embedding_width
+
+    @property
+    def non_embedding_parameters(self) -> int:
+        """Parameters a prompt token is multiplied through (the embedding lookup is not a matmul)."""
+        return max(1, self.parameters - self.n_vocab * self.embedding_width)
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Resident memory a model needs at one context size, by part (bytes)."""
+
+    weights: int
+    kv_cache: int
+    compute: int
+    overhead: int
+
+    @property
+    def total(self) -> int:
+        """Everything together."""
+        return self.weights + self.kv_cache + self.compute + self.overhead
+
+    def to_dict(self) -> dict[str, int]:
+        """JSON-ready parts and total."""
+        return {
+            "weights": self.weights,
+            "kv_cache": self.kv_cache,
+            "compute": self.compute,
+            "overhead": self.overhead,
+            "total": self.total,
+        }
+
+
+def kv_cache_bytes(shape: ModelShape, n_ctx: int, bytes_per_element: int = KV_BYTES_PER_ELEMENT) -> int:
+    """K and V for every layer and every position of the window."""
+    return 2 * shape.layers * n_ctx * shape.kv_heads * shape.head_dim * bytes_per_element
+
+
+def compute_bytes(shape: ModelShape, n_ubatch: int = N_UBATCH) -> int:
+    """Activation memory a full prompt batch touches (residual, norms, Q/K/V, feed-forward gate/up/act)."""
+    return n_ubatch * 4 * (4 * shape.embedding_width + 3 * shape.feed_forward_width)
+
+
+def memory_need(
+    shape: ModelShape, file_size: int, n_ctx: int, runtime_overhead: int = DEFAULT_OVERHEAD
+) -> MemoryEstimate:
+    """Resident memory to run a GGUF of FILE_SIZE bytes with SHAPE at an N_CTX-token window."""
+    overhead = runtime_overhead + VOCAB_BYTES_PER_TOKEN * shape.n_vocab + LOGIT_BYTES * shape.n_vocab
+    return MemoryEstimate(
+        weights=file_size,
+        kv_cache=kv_cache_bytes(shape, n_ctx),
+        compute=compute_bytes(shape),
+        overhead=overhead,
+    )
+
+
+@dataclass(frozen=True)
+class QuantSpeed:
+    """Calibrated throughput of one quantization type on this machine."""
+
+    generation_bytes_per_second: float  # G: weight bytes streamed per second while generating
+    prompt_parameter_tokens_per_second: float  # P: prompt tokens × non-embedding parameters per second
+
+
+@dataclass(frozen=True)
+class SpeedEstimate:
+    """Predicted tokens per second."""
+
+    generation: float
+    prompt: float
+
+
+def bits_per_weight(file_size: int, parameters: int) -> float:
+    """Average bits per parameter of a GGUF file: its effective quantization level."""
+    return 8 * file_size / max(1, parameters)
+
+
+def predict_speed(shape: ModelShape, file_size: int, speed: QuantSpeed, context_used: int = 0) -> SpeedEstimate:
+    """Tokens per second for generation (memory-bound) and prompt reading (compute-bound)."""
+    bytes_per_token = file_size + kv_cache_bytes(shape, context_used)
+    return SpeedEstimate(
+        generation=speed.generation_bytes_per_second / bytes_per_token,
+        prompt=speed.prompt_parameter_tokens_per_second / shape.non_embedding_parameters,
+    )

@@ -1,0 +1,176 @@
+"""The `recommend` use case: probe the machine, calibrate (cached), estimate every registry entry, pick.
+
+Also the `auto` model of `run`: the best *local* model by the same ranking. Returns data, never prints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from llamacli import calibrate, estimate, picker, registry
+from llamacli.calibrate import Calibration
+from llamacli.engine.params import DEFAULT_CTX
+from llamacli.errors import LlamacliError, NoModelFits
+from llamacli.estimate import ModelShape
+from llamacli.hardware import Hardware
+from llamacli.locate import LocalModel, locate, package_file
+from llamacli.picker import Budget, Candidate, Fit
+from llamacli.registry import ModelEntry, PackageSource, Registry
+
+CALIBRATION_MODEL = "smollm2:135m"  # the bundled model every machine has
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: a candidate, whether it fits, whether it is on disk."""
+
+    candidate: Candidate
+    fit: Fit
+    local: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything `llamacli recommend` shows."""
+
+    hardware: Hardware
+    calibration: Calibration
+    budget: Budget
+    n_ctx: int | None  # None: each model's default window
+    rows: list[Row]
+    pick: Candidate | None
+    local_pick: Candidate | None
+    explanation: str
+
+    def to_dict(self) -> dict[str, object]:
+        """The --json document."""
+        return {
+            "hardware": self.hardware.to_dict(),
+            "calibration": self.calibration.to_dict(),
+            "budget": {"memory": self.budget.memory, "usable": self.budget.usable, "min_speed": self.budget.min_speed},
+            "ctx": self.n_ctx,
+            "models": [
+                {
+                    "name": row.candidate.name,
+                    "parameters": row.candidate.parameters,
+                    "quant": row.candidate.quant,
+                    "file_size": row.candidate.file_size,
+                    "bits_per_weight": round(row.candidate.bits, 2),
+                    "memory": row.candidate.memory.to_dict(),
+                    "generation_tokens_per_second": round(row.candidate.speed.generation, 2),
+                    "prompt_tokens_per_second": round(row.candidate.speed.prompt, 2),
+                    "fits": row.fit.fits,
+                    "reason": row.fit.reason,
+                    "local": row.local,
+                }
+                for row in self.rows
+            ],
+            "pick": self.pick.name if self.pick else None,
+            "local_pick": self.local_pick.name if self.local_pick else None,
+            "explanation": self.explanation,
+        }
+
+
+def shape_of_entry(entry: ModelEntry, calibration: Calibration) -> ModelShape:
+    """The registry's shape fields; the calibration model's measured shape when it is that model."""
+    if entry.name == CALIBRATION_MODEL and calibration.reference_shape is not None:
+        return calibration.reference_shape
+    return ModelShape(entry.layers, entry.kv_heads, entry.head_dim, entry.parameters)
+
+
+def candidates(reg: Registry, calibration: Calibration, n_ctx: int | None) -> list[Candidate]:
+    """Every registry entry at every quant, with memory at N_CTX (default: min(trained, 4096)) and speed."""
+    out: list[Candidate] = []
+    for entry in reg:
+        shape = shape_of_entry(entry, calibration)
+        window = n_ctx or min(entry.context_length, DEFAULT_CTX)
+        for quant in entry.quants:
+            bits = estimate.bits_per_weight(quant.size, entry.parameters)
+            out.append(
+                Candidate(
+                    name=entry.tag(quant),
+                    parameters=entry.parameters,
+                    quant=quant.quant,
+                    file_size=quant.size,
+                    memory=estimate.memory_need(shape, quant.size, window, calibration.runtime_overhead),
+                    speed=estimate.predict_speed(shape, quant.size, calibration.speed(quant.quant, bits)),
+                )
+            )
+    return out
+
+
+def is_local(reg: Registry, env: Mapping[str, str] = os.environ) -> Callable[[Candidate], bool]:
+    """The predicate "is this candidate's file on this machine?" (locate, which never touches the network)."""
+
+    def check(candidate: Candidate) -> bool:
+        try:
+            locate(candidate.name, reg, env)
+        except LlamacliError:
+            return False
+        return True
+
+    return check
+
+
+def calibration(
+    system_info: str,
+    recalibrate: bool = False,
+    env: Mapping[str, str] = os.environ,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Calibration:
+    """The cached calibration of this machine, or a fresh one (saved) when absent, stale or asked for."""
+    key = calibrate.machine_key(system_info)
+    cached = None if recalibrate else calibrate.load_cached(key, env)
+    if cached is not None:
+        return cached
+    bundled = _bundled_file(registry.load(env))
+    fresh = calibrate.run(bundled, system_info, progress)
+    calibrate.save(fresh, env)
+    return fresh
+
+
+def _bundled_file(reg: Registry) -> Path:
+    variant = reg.get(CALIBRATION_MODEL)
+    assert isinstance(variant.entry.source, PackageSource)
+    return package_file(variant)
+
+
+def recommend(
+    hardware: Hardware,
+    calib: Calibration,
+    memory: int | None = None,
+    min_speed: float = picker.DEFAULT_MIN_SPEED,
+    n_ctx: int | None = None,
+    env: Mapping[str, str] = os.environ,
+) -> Report:
+    """The table and the pick for this machine (or for the "what if" budget given)."""
+    reg = registry.load(env)
+    budget = Budget(memory if memory is not None else hardware.available_ram, min_speed)
+    found = candidates(reg, calib, n_ctx)
+    local = is_local(reg, env)
+    rows = [Row(c, picker.fit(c, budget), local(c)) for c in found]
+    chosen = picker.pick(found, budget)
+    local_pick = picker.best_local(found, budget, local)
+    return Report(hardware, calib, budget, n_ctx, rows, chosen, local_pick, picker.explain(chosen, found, budget))
+
+
+def resolve_auto(report: Report, env: Mapping[str, str] = os.environ) -> tuple[LocalModel, Candidate, bool]:
+    """The best downloaded model: (file, candidate, meets the speed floor).
+
+    When no downloaded model is fast enough, the fastest one that fits in memory is still run (the user
+    asked for an answer, slow beats none); NoModelFits only when none fits in memory.
+    """
+    reg = registry.load(env)
+    chosen, fast_enough = report.local_pick, True
+    if chosen is None:
+        found = [row.candidate for row in report.rows]
+        lenient = Budget(report.budget.memory, 0.0)
+        local = [c for c in picker.rank(found, lenient) if is_local(reg, env)(c)]
+        chosen = max(local, key=lambda c: c.speed.generation) if local else None
+        fast_enough = False
+    if chosen is None:
+        raise NoModelFits(report.explanation, report.pick.name if report.pick else None)
+    return locate(chosen.name, reg, env), chosen, fast_enough

@@ -1,0 +1,123 @@
+"""`llamacli recommend` / `hw` and `run auto`, end to end: subprocesses with a real calibration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def report(*args: str) -> dict[str, Any]:
+    result = run_cli("recommend", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""  # calibrated already: nothing to say
+    return json.loads(result.stdout)
+
+
+def test_table_lists_every_registry_quant_with_the_pick(calibrated: Path) -> None:
+    result = run_cli("recommend", "--memory", "16G", "--min-speed", "0")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert "\x1b[" not in text
+    for name in ("smollm2:135m-q4_1 *", "llama3.2:1b-q8_0", "llama3.2:3b-q4_k_m", "llama3.1:8b-q2_k"):
+        assert name in text
+    assert "CPU " in text and "Memory " in text and "Budget  14.4 GiB usable of 16.0 GiB" in text
+    # With 16 GiB and no speed floor the largest model at its best quant fits
+    assert "Pick: llama3.1:8b-q8_0 is the largest model that fits" in text
+    # The alias prints the same table (the machine lines above it show live free memory, which moves)
+    alias = run_cli("hw", "--memory", "16G", "--min-speed", "0").stdout.decode()
+    assert alias[alias.index("Budget") :] == text[text.index("Budget") :]
+
+
+def test_json_rows_agree_with_the_formulas(calibrated: Path) -> None:
+    data = report("--memory", "16G", "--min-speed", "0", "--ctx", "8192")
+    rows = {row["name"]: row for row in data["models"]}
+    assert len(rows) == 10
+    big = rows["llama3.1:8b-q4_k_m"]
+    assert big["memory"]["kv_cache"] == 2**30  # 8B at 8K context: 1 GiB of KV cache
+    assert big["memory"]["weights"] == big["file_size"] == 4_920_739_232
+    assert sum(v for k, v in big["memory"].items() if k != "total") == big["memory"]["total"]
+    assert data["hardware"]["physical_cores"] >= 1 and data["hardware"]["cpu_features"]
+    assert set(data["calibration"]["quants"]) == {"Q4_1", "Q8_0", "Q4_K_M", "Q2_K"}
+    assert data["pick"] == "llama3.1:8b-q8_0" and data["local_pick"] == "smollm2:135m-q4_1"
+    # Smaller models are predicted faster, at every quant
+    assert rows["llama3.2:1b-q4_k_m"]["generation_tokens_per_second"] > big["generation_tokens_per_second"]
+
+
+def test_memory_budget_drives_the_pick(calibrated: Path) -> None:
+    assert report("--memory", "8G", "--min-speed", "0")["pick"] == "llama3.1:8b-q4_k_m"
+    assert report("--memory", "2.5G", "--min-speed", "0")["pick"] == "llama3.2:3b-q2_k"
+    assert report("--memory", "2G", "--min-speed", "0")["pick"] == "llama3.2:1b-q4_k_m"
+
+
+def test_speed_floor_drives_the_pick(calibrated: Path) -> None:
+    data = report("--memory", "64G", "--min-speed", "0")
+    rows = {row["name"]: row for row in data["models"]}
+    # A floor just above the fastest 8B's predicted speed rules out every 8B
+    fastest_8b = max(r["generation_tokens_per_second"] for n, r in rows.items() if n.startswith("llama3.1:8b"))
+    floor = f"{fastest_8b * 1.01:.6g}"
+    picked = report("--memory", "64G", "--min-speed", floor)["pick"]
+    assert picked is None or not picked.startswith("llama3.1:8b")
+
+
+def test_nothing_fits(calibrated: Path) -> None:
+    data = report("--memory", "100M")
+    assert data["pick"] is None and data["local_pick"] is None
+    assert data["explanation"].startswith("Nothing fits: the smallest, smollm2:135m-q4_1, needs")
+    assert not any(row["fits"] for row in data["models"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--memory", "lots"), "--memory must be a size such as 8G"),
+        (("--memory", "0"), "--memory must be more than zero"),
+        (("--min-speed", "-1"), "--min-speed must be zero or more"),
+        (("--ctx", "3"), "--ctx must be between 16 and 1048576"),
+    ],
+)
+def test_bad_values_are_one_line_errors(args: tuple[str, ...], message: str) -> None:
+    result = run_cli("recommend", *args)
+    assert result.returncode == 1
+    assert result.stdout == b""
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llamacli: error: " + message), lines
+
+
+def test_first_run_calibrates_and_caches(isolated: Path) -> None:
+    first = run_cli("recommend", "--json", "--memory", "4G", timeout=600)
+    assert first.returncode == 0, first.stderr
+    assert b"Calibrating this machine once" in first.stderr
+    assert (isolated / "cache" / "calibration.json").is_file()
+    second = run_cli("recommend", "--json", "--memory", "4G")
+    assert second.stderr == b""  # cached: no second measurement
+    assert json.loads(second.stdout)["calibration"] == json.loads(first.stdout)["calibration"]
+
+
+def test_run_auto_uses_the_best_local_model(calibrated: Path) -> None:
+    pick = report()["pick"]  # with this machine's available memory and the default 8 tok/s floor
+    result = run_cli("run", "auto", "Say hello.", "-n", "4", "--temperature", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["model"] == "smollm2:135m-q4_1"  # the only downloaded model
+    notice = result.stderr.decode()
+    assert notice.startswith("auto: smollm2:135m-q4_1 (needs ")
+    if pick not in (None, "smollm2:135m-q4_1"):  # a bigger model would suit this machine: say which to pull
+        assert f"llamacli pull {pick}" in notice
+    if pick is None:  # nothing meets the speed floor: the fastest downloaded model still answers
+        assert "below the 8 tok/s floor, but the fastest downloaded model that fits" in notice
+    by_option = run_cli("run", "-m", "auto", "Say hello.", "-n", "4", "--temperature", "0", "--json")
+    assert json.loads(by_option.stdout)["text"] == json.loads(result.stdout)["text"]
+
+
+def test_auto_alone_is_still_a_prompt_word_without_piped_input(calibrated: Path) -> None:
+    # `run auto PROMPT` picks; a prompt that is just "auto" and nothing else stays a prompt... with stdin
+    # piped, "auto" is the model and stdin the prompt.
+    result = run_cli("run", "auto", "-n", "3", "--temperature", "0", input="Say hi.")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().startswith("auto: smollm2:135m-q4_1")

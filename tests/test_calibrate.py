@@ -1,0 +1,42 @@
+"""Calibration on the real bundled model, and its per-machine cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llamacli import calibrate
+from llamacli.engine import native
+
+pytestmark = pytest.mark.slow
+
+
+def test_calibration_measures_every_quant(calibration_file: Path) -> None:
+    key = calibrate.machine_key(native.system_info())
+    measured = calibrate.load_cached(key, {"LLAMACLI_HOME": str(calibration_file.parent.parent)})
+    assert measured is not None
+    assert set(measured.quants) == {"Q4_1", "Q8_0", "Q4_K_M", "Q2_K"}
+    for m in measured.quants.values():
+        assert m.generation_tokens_per_second > 0 and m.prompt_tokens_per_second > 0
+        assert m.speed.generation_bytes_per_second > 50e6  # at least the file size × tok/s
+    bits = {name: m.bits_per_weight for name, m in measured.quants.items()}
+    assert bits["Q8_0"] > bits["Q4_1"] > bits["Q2_K"]  # requantized copies really differ
+    assert measured.reference_shape is not None and measured.reference_shape.layers == 30
+    assert 10 * 2**20 < measured.runtime_overhead < 1024 * 2**20
+    # An unmeasured type borrows the measured one closest in bits per weight
+    assert measured.speed("Q6_K", bits["Q8_0"] - 0.1) == measured.quants["Q8_0"].speed
+
+
+def test_cache_is_per_machine_and_survives_corruption(calibrated: Path, isolated: Path) -> None:
+    env = {"LLAMACLI_HOME": str(isolated)}
+    key = calibrate.machine_key(native.system_info())
+    assert calibrate.load_cached(key, env) is not None
+    assert calibrate.load_cached(key + "|another CPU", env) is None  # another machine: measure again
+    data = json.loads(calibrated.read_text())
+    data["quants"] = {}
+    calibrated.write_text(json.dumps(data))
+    assert calibrate.load_cached(key, env) is None
+    calibrated.write_text("{not json")
+    assert calibrate.load_cached(key, env) is None
