@@ -260,3 +260,15 @@ class NoModelFits(LlamacliError):
             else "lower --min-speed, raise --memory, or see 'llamacli recommend'"
         )
         super().__init__(f"no downloaded model fits this machine: {explanation.rstrip('.')}", hint)
+
+
+class DoesNotFit(LlamacliError):
+    """The model needs more memory than this machine has to give (checked before downloading)."""
+
+    def __init__(self, model: str, reason: str) -> None:
+        self.model = model
+        self.reason = reason
+        super().__init__(
+            f"{model} {reason}",
+            "pick a smaller model or quant ('llamacli recommend'), or add --force to download it anyway",
+        )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llamacli import references
+from llamacli.cli import options
 from llamacli.cli.output import Output
 from llamacli.errors import ConversationNotFound, LlamacliError, UsageError
 
@@ -35,25 +36,18 @@ def chat(
     resume: Annotated[
         bool, typer.Option("--continue", "-C", help="Resume the latest conversation (or the one named by ID).")
     ] = False,
-    system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
+    system: options.System = None,
     max_tokens: Annotated[
         int | None, typer.Option("--max-tokens", "-n", help="Answer at most this many tokens.")
     ] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy (deterministic).")] = 0.8,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.")] = 0.95,
-    top_k: Annotated[int, typer.Option("--top-k", help="Sample among the K likeliest tokens (0: all).")] = 40,
-    seed: Annotated[int | None, typer.Option(help="Random seed, for reproducible sampling.")] = None,
-    ctx: Annotated[
-        int | None,
-        typer.Option(
-            "--ctx", "-c", help="Context window in tokens [default: model's, at most 4096].", show_default=False
-        ),
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", "-t", help="CPU threads [default: physical cores].", show_default=False)
-    ] = None,
+    temperature: options.Temperature = 0.8,
+    top_p: options.TopP = 0.95,
+    top_k: options.TopK = 40,
+    seed: options.Seed = None,
+    ctx: options.Ctx = None,
+    threads: options.Threads = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="llama.cpp's log on stderr.")] = False,
-    offline: Annotated[bool, typer.Option("--offline", help="Never touch the network.")] = False,
+    offline: options.Offline = False,
 ) -> None:
     """Chat with a model; every turn is saved. /help inside lists the commands.
 
@@ -105,6 +99,7 @@ def start_chat(
     """Open the session (resuming one if asked) and run the loop until /bye or Ctrl-D."""
     from llamacli import paths
     from llamacli.cli.chat_input import PlainInput, TerminalInput
+    from llamacli.cli.run_cmd import warn_if_too_big
     from llamacli.engine import Model
     from llamacli.history import History
     from llamacli.services import run as service
@@ -119,6 +114,7 @@ def start_chat(
             if past is None:
                 raise ConversationNotFound("latest")
         local = service.resolve(reference or (past.model if past else None))
+        warn_if_too_big(out, local, load.n_ctx)
         with out.status(f"Loading {local.name}…"):
             model = Model(local.path, load)
         loader = model_loader(load, service.resolve)

@@ -48,6 +48,7 @@ def pull(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: model, path, size, sha256, bytes downloaded.")
     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Download even if the model cannot fit in memory.")] = False,
 ) -> None:
     """Download a model from the Hub (verified, resumable).
 
@@ -60,7 +61,7 @@ def pull(
       llamacli pull hf.co/bartowski/Llama-3.2-3B-Instruct-GGUF:Q8_0
     """
     out = Output()
-    result = pull_with_progress(out, model)
+    result = pull_with_progress(out, model, force=force)
     if json_output:
         out.data(
             {
@@ -77,12 +78,12 @@ def pull(
         out.notice(f"{result.name}: {state} ({human_size(result.size)}) {result.path}")
 
 
-def pull_with_progress(out: Output, model: str) -> Any:
+def pull_with_progress(out: Output, model: str, force: bool = False) -> Any:
     """Pull MODEL with a progress display on stderr; the service's PullResult."""
     from llamacli.services import models
 
     with PullProgress(out, model) as progress:
-        return models.pull(model, progress, out.notice)
+        return models.pull(model, progress, out.notice, force=force)
 
 
 def list_models(json_output: JSON = False) -> None:

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from llamacli.cli.output import Output
 from llamacli.errors import InvalidValue
+from llamacli.sizes import parse_size
 
 if TYPE_CHECKING:
     from llamacli.calibrate import Calibration
     from llamacli.hardware import Hardware
     from llamacli.locate import LocalModel
     from llamacli.services.recommend import Report
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B?)\s*$", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """'16G', '16GB', '16GiB', '512M' or plain bytes -> bytes (binary units, as RAM is counted)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise InvalidValue(f"--memory must be a size such as 8G, 16GiB or 512M, got {text!r}")
-    number, unit = float(match.group(1)), match.group(2).upper()
-    size = int(number * 1024 ** "BKMGT".index(unit or "B"))
-    if size <= 0:
-        raise InvalidValue(f"--memory must be more than zero, got {text!r}")
-    return size
 
 
 def recommend(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llamacli import paths, references
-from llamacli.cli import recommend_cmd
+from llamacli.cli import options, recommend_cmd
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, InvalidValue, UsageError
 
@@ -62,31 +62,24 @@ def run(
         str | None,
         typer.Option("--model", "-m", help="Model reference (instead of the first word); 'auto': the picker's choice."),
     ] = None,
-    system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
+    system: options.System = None,
     max_tokens: Annotated[int | None, typer.Option("--max-tokens", "-n", help="Stop after this many tokens.")] = None,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy (deterministic).")] = 0.8,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.")] = 0.95,
-    top_k: Annotated[int, typer.Option("--top-k", help="Sample among the K likeliest tokens (0: all).")] = 40,
+    temperature: options.Temperature = 0.8,
+    top_p: options.TopP = 0.95,
+    top_k: options.TopK = 40,
     min_p: Annotated[float, typer.Option("--min-p", help="Drop tokens below this fraction of the top one.")] = 0.05,
     repeat_penalty: Annotated[
         float, typer.Option("--repeat-penalty", help="Penalty for repeated tokens (1: off).")
     ] = 1.0,
-    seed: Annotated[int | None, typer.Option(help="Random seed, for reproducible sampling.")] = None,
-    ctx: Annotated[
-        int | None,
-        typer.Option(
-            "--ctx", "-c", help="Context window in tokens [default: model's, at most 4096].", show_default=False
-        ),
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", "-t", help="CPU threads [default: physical cores].", show_default=False)
-    ] = None,
+    seed: options.Seed = None,
+    ctx: options.Ctx = None,
+    threads: options.Threads = None,
     stop: Annotated[list[str] | None, typer.Option("--stop", help="Stop when this text appears (repeatable).")] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: model, text, finish reason, stats.")
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Timings and llama.cpp's log on stderr.")] = False,
-    offline: Annotated[bool, typer.Option("--offline", help="Never touch the network.")] = False,
+    offline: options.Offline = False,
 ) -> None:
     """Answer one prompt. Piped stdin is appended to PROMPT after a blank line (or is the prompt).
 
@@ -123,6 +116,7 @@ def run(
     text = service.compose_prompt(prompt, _read_stdin())
     auto = reference == recommend_cmd.AUTO
     local = recommend_cmd.resolve_auto(out, ctx) if auto else _resolve_or_pull(out, reference, offline)
+    warn_if_too_big(out, local, ctx)
     with out.status(f"Loading {local.name}…"):
         engine = Model(local.path, load)
     with engine:
@@ -135,6 +129,15 @@ def run(
         except BrokenPipeError:
             out.silence_stdout()
             raise typer.Exit(EPIPE_EXIT) from None
+
+
+def warn_if_too_big(out: Output, local: LocalModel, n_ctx: int | None) -> None:
+    """Say so on stderr before llama.cpp tries to load a model that will not fit in memory."""
+    from llamacli.services import fit
+
+    line = fit.warning(local.name, fit.check_local(local.path, local.variant, n_ctx))
+    if line:
+        out.notice(line)
 
 
 def _resolve_or_pull(out: Output, reference: str | None, offline: bool) -> LocalModel:

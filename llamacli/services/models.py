@@ -12,6 +12,7 @@ from typing import Any
 
 from llamacli import download, gguf_info, hub, references, registry
 from llamacli.errors import (
+    DoesNotFit,
     DownloadError,
     IntegrityError,
     InvalidValue,
@@ -122,6 +123,24 @@ def _check_disk(store: Store, needed: int) -> None:
         raise NotEnoughDisk(store.root, needed, free)
 
 
+def _check_memory(
+    repo: str, file: str, size: int, force: bool, notify: Callable[[str], None], env: Mapping[str, str]
+) -> None:
+    """Refuse, before downloading, a model that cannot fit in memory (its header read by HTTP Range)."""
+    from llamacli.services import fit
+
+    info = hub.remote_header(repo, file)
+    shape = fit.shape_of_info(info)
+    if shape is None:
+        return  # not an attention model we can size: let the download go
+    verdict = fit.check(shape, size, info.context_length, None, env)
+    if verdict.fits:
+        return
+    if not force:
+        raise DoesNotFit(f"{repo}/{file}", verdict.reason)
+    notify(f"warning: {file} {verdict.reason}; downloading anyway (--force)")
+
+
 def _verify_gguf(partial: Path) -> gguf_info.GGUFInfo:
     """The post-download check: a file that hashes right but is no GGUF is deleted (exit 3)."""
     try:
@@ -136,6 +155,7 @@ def pull(
     progress: download.Progress | None = None,
     notify: Callable[[str], None] = lambda _: None,
     env: Mapping[str, str] = os.environ,
+    force: bool = False,
 ) -> PullResult:
     """Download TEXT's model into the store unless it is already there; verify it."""
     reg = registry.load(env)
@@ -159,6 +179,7 @@ def pull(
         partial = store.partial_path(remote.sha256)
         have = partial.stat().st_size if partial.exists() else 0
         _check_disk(store, remote.size - have)
+        _check_memory(repo, file, remote.size, force, notify, env)
         with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
             if not blob.is_file():  # another process may have finished it while we waited
                 pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, hub.quant_of(file))
@@ -332,10 +353,14 @@ def import_file(path: Path, name: str | None = None, env: Mapping[str, str] = os
 
 def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
     """Every registry variant, with whether it is already on this machine."""
+    from llamacli.services import fit
+
     reg = registry.load(env)
     rows: list[CatalogRow] = []
     for entry in reg:
         for q in entry.quants:
+            verdict = fit.check(fit.shape_of_entry(entry), q.size, entry.context_length, None, env)
+            mark = "✓" if verdict.fits else "✗"
             name = entry.name if q.quant == entry.default_quant else entry.tag(q)
             try:
                 local = locate(name, reg, env) is not None
@@ -351,6 +376,7 @@ def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
                     license=entry.license,
                     local=local,
                     default=q.quant == entry.default_quant,
+                    fit=f"{mark} {fit.gib(verdict.need)}",
                 )
             )
     return rows

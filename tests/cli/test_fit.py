@@ -1,0 +1,49 @@
+"""Fit before download and before load: `models` FIT column, `pull` refusing (or --force), `run` warning."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.hubserver import HubServer
+
+pytestmark = pytest.mark.slow
+
+
+def test_models_shows_a_fit_column() -> None:
+    result = run_cli("models", env={"LLAMACLI_MEMORY": "3G"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert "FIT" in lines[0]
+    smollm2 = next(line for line in lines if line.startswith("smollm2:135m"))
+    big = next(line for line in lines if line.startswith("llama3.1:8b-q8_0"))
+    assert "✓" in smollm2 and "✗" in big
+
+
+def test_pull_refuses_a_model_that_cannot_fit_before_downloading(hub: HubServer, isolated: Path) -> None:
+    refused = run_cli("pull", "llama3.2:1b-q8_0", env={"LLAMACLI_MEMORY": "600M"})
+    assert refused.returncode == 1, refused.stderr
+    assert b"does not fit" in refused.stderr and b"--force" in refused.stderr
+    assert b"Traceback" not in refused.stderr
+    assert not list((isolated / "models").rglob("*.gguf")) if (isolated / "models").exists() else True
+    forced = run_cli("pull", "llama3.2:1b-q8_0", "--force", "--json", env={"LLAMACLI_MEMORY": "600M"})
+    assert forced.returncode == 0, forced.stderr
+    assert b"downloading anyway" in forced.stderr
+    assert json.loads(forced.stdout)["downloaded"] > 0
+
+
+def test_pull_goes_ahead_when_it_fits(hub: HubServer) -> None:
+    result = run_cli("pull", "llama3.2:1b-q2_k", env={"LLAMACLI_MEMORY": "16G"})
+    assert result.returncode == 0, result.stderr
+    assert b"does not fit" not in result.stderr
+
+
+def test_run_warns_before_loading_a_model_that_will_not_fit() -> None:
+    tight = run_cli("run", "smollm2:135m", "Hi", "-n", "2", env={"LLAMACLI_MEMORY": "100M"})
+    assert tight.returncode == 0, tight.stderr
+    assert tight.stderr.startswith(b"warning: smollm2:135m does not fit")
+    roomy = run_cli("run", "smollm2:135m", "Hi", "-n", "2", env={"LLAMACLI_MEMORY": "16G"})
+    assert roomy.stderr == b""
