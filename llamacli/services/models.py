@@ -16,6 +16,7 @@ from llamacli.errors import (
     DownloadError,
     IntegrityError,
     InvalidValue,
+    LlamacliError,
     ModelLoadError,
     ModelNotFound,
     ModelNotLocal,
@@ -24,8 +25,9 @@ from llamacli.errors import (
     PackageMissing,
     StoreError,
 )
+from llamacli.estimate import ModelShape
 from llamacli.locate import LocalModel, find_manifest, locate, package_file
-from llamacli.registry import HubSource, PackageSource, Registry
+from llamacli.registry import HubSource, ModelEntry, PackageSource, Registry
 from llamacli.store import Manifest, Store, hub_key, import_key
 
 DISK_MARGIN = 64 << 20  # leave room for the manifest, logs, and the filesystem's own needs
@@ -114,6 +116,13 @@ def _pull_target(text: str, reg: Registry) -> tuple[str, str | None, str | None]
     return variant.entry.source.repo, variant.file.file, variant.file.quant
 
 
+def _registry_entry(text: str, reg: Registry) -> ModelEntry | None:
+    """The registry entry TEXT names, if it is a registry name."""
+    ref = references.parse(text)
+    variant = reg.find(ref.name) if isinstance(ref, references.NameRef) else None
+    return variant.entry if variant is not None else None
+
+
 def _check_disk(store: Store, needed: int) -> None:
     probe = store.root
     while not probe.exists():
@@ -124,16 +133,35 @@ def _check_disk(store: Store, needed: int) -> None:
 
 
 def _check_memory(
-    repo: str, file: str, size: int, force: bool, notify: Callable[[str], None], env: Mapping[str, str]
+    repo: str,
+    file: str,
+    size: int,
+    entry: ModelEntry | None,
+    force: bool,
+    notify: Callable[[str], None],
+    env: Mapping[str, str],
 ) -> None:
-    """Refuse, before downloading, a model that cannot fit in memory (its header read by HTTP Range)."""
+    """Refuse, before downloading, a model that cannot fit in memory.
+
+    A registry model is sized from its entry (no request); any other file from its GGUF header, read
+    from the Hub with HTTP Range requests. A header that cannot be read is left to the download and its
+    post-download check, which say what is wrong with the file.
+    """
     from llamacli.services import fit
 
-    info = hub.remote_header(repo, file)
-    shape = fit.shape_of_info(info)
-    if shape is None:
-        return  # not an attention model we can size: let the download go
-    verdict = fit.check(shape, size, info.context_length, None, env)
+    shape: ModelShape | None
+    trained: int | None
+    if entry is not None:
+        shape, trained = fit.shape_of_entry(entry), entry.context_length
+    else:
+        try:
+            info = hub.remote_header(repo, file)
+        except LlamacliError:
+            return
+        shape, trained = fit.shape_of_info(info), info.context_length
+        if shape is None:
+            return  # not an attention model we can size
+    verdict = fit.check(shape, size, trained, None, env)
     if verdict.fits:
         return
     if not force:
@@ -179,7 +207,8 @@ def pull(
         partial = store.partial_path(remote.sha256)
         have = partial.stat().st_size if partial.exists() else 0
         _check_disk(store, remote.size - have)
-        _check_memory(repo, file, remote.size, force, notify, env)
+        if not have:  # a resumed pull was checked when it started
+            _check_memory(repo, file, remote.size, _registry_entry(text, reg), force, notify, env)
         with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
             if not blob.is_file():  # another process may have finished it while we waited
                 pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, hub.quant_of(file))

@@ -47,3 +47,11 @@ def test_run_warns_before_loading_a_model_that_will_not_fit() -> None:
     assert tight.stderr.startswith(b"warning: smollm2:135m does not fit")
     roomy = run_cli("run", "smollm2:135m", "Hi", "-n", "2", env={"LLAMACLI_MEMORY": "16G"})
     assert roomy.stderr == b""
+
+
+def test_pull_of_a_hub_file_reads_only_its_header_before_refusing(hub: HubServer, quantized: dict[str, Path]) -> None:
+    ref = "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q8_0"  # not a registry name: sized from its GGUF header
+    refused = run_cli("pull", ref, env={"LLAMACLI_MEMORY": "600M"})
+    assert refused.returncode == 1, refused.stderr
+    assert b"does not fit" in refused.stderr
+    assert 0 < hub.body_bytes() < quantized["Q8_0"].stat().st_size / 10  # the header, not the file
