@@ -8,7 +8,7 @@ available RAM (or LLAMACLI_MEMORY) less headroom. Speed needs a calibration and 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,3 +106,41 @@ def warning(local_name: str, verdict: MemoryFit | None) -> str | None:
     if verdict is None or verdict.fits:
         return None
     return f"warning: {local_name} {verdict.reason}; loading it may swap or be killed (try a smaller quant)"
+
+
+def check_before_pull(
+    repo: str,
+    file: str,
+    size: int,
+    entry: ModelEntry | None,
+    force: bool,
+    notify: Callable[[str], None],
+    env: Mapping[str, str],
+) -> None:
+    """Refuse, before downloading, a model that cannot fit in memory.
+
+    A registry model is sized from its entry (no request); any other file from its GGUF header, read
+    from the Hub with HTTP Range requests. A header that cannot be read is left to the download and its
+    post-download check, which say what is wrong with the file.
+    """
+    from llamacli import hub
+    from llamacli.errors import DoesNotFit, LlamacliError
+
+    shape: ModelShape | None
+    trained: int | None
+    if entry is not None:
+        shape, trained = shape_of_entry(entry), entry.context_length
+    else:
+        try:
+            info = hub.remote_header(repo, file)
+        except LlamacliError:
+            return
+        shape, trained = shape_of_info(info), info.context_length
+        if shape is None:
+            return  # not an attention model we can size
+    verdict = check(shape, size, trained, None, env)
+    if verdict.fits:
+        return
+    if not force:
+        raise DoesNotFit(f"{repo}/{file}", verdict.reason)
+    notify(f"warning: {file} {verdict.reason}; downloading anyway (--force)")

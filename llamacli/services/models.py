@@ -12,11 +12,9 @@ from typing import Any
 
 from llamacli import download, gguf_info, hub, references, registry
 from llamacli.errors import (
-    DoesNotFit,
     DownloadError,
     IntegrityError,
     InvalidValue,
-    LlamacliError,
     ModelLoadError,
     ModelNotFound,
     ModelNotLocal,
@@ -25,9 +23,9 @@ from llamacli.errors import (
     PackageMissing,
     StoreError,
 )
-from llamacli.estimate import ModelShape
 from llamacli.locate import LocalModel, find_manifest, locate, package_file
 from llamacli.registry import HubSource, ModelEntry, PackageSource, Registry
+from llamacli.services import fit
 from llamacli.store import Manifest, Store, hub_key, import_key
 
 DISK_MARGIN = 64 << 20  # leave room for the manifest, logs, and the filesystem's own needs
@@ -132,43 +130,6 @@ def _check_disk(store: Store, needed: int) -> None:
         raise NotEnoughDisk(store.root, needed, free)
 
 
-def _check_memory(
-    repo: str,
-    file: str,
-    size: int,
-    entry: ModelEntry | None,
-    force: bool,
-    notify: Callable[[str], None],
-    env: Mapping[str, str],
-) -> None:
-    """Refuse, before downloading, a model that cannot fit in memory.
-
-    A registry model is sized from its entry (no request); any other file from its GGUF header, read
-    from the Hub with HTTP Range requests. A header that cannot be read is left to the download and its
-    post-download check, which say what is wrong with the file.
-    """
-    from llamacli.services import fit
-
-    shape: ModelShape | None
-    trained: int | None
-    if entry is not None:
-        shape, trained = fit.shape_of_entry(entry), entry.context_length
-    else:
-        try:
-            info = hub.remote_header(repo, file)
-        except LlamacliError:
-            return
-        shape, trained = fit.shape_of_info(info), info.context_length
-        if shape is None:
-            return  # not an attention model we can size
-    verdict = fit.check(shape, size, trained, None, env)
-    if verdict.fits:
-        return
-    if not force:
-        raise DoesNotFit(f"{repo}/{file}", verdict.reason)
-    notify(f"warning: {file} {verdict.reason}; downloading anyway (--force)")
-
-
 def _verify_gguf(partial: Path) -> gguf_info.GGUFInfo:
     """The post-download check: a file that hashes right but is no GGUF is deleted (exit 3)."""
     try:
@@ -208,7 +169,7 @@ def pull(
         have = partial.stat().st_size if partial.exists() else 0
         _check_disk(store, remote.size - have)
         if not have:  # a resumed pull was checked when it started
-            _check_memory(repo, file, remote.size, _registry_entry(text, reg), force, notify, env)
+            fit.check_before_pull(repo, file, remote.size, _registry_entry(text, reg), force, notify, env)
         with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
             if not blob.is_file():  # another process may have finished it while we waited
                 pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, hub.quant_of(file))
@@ -382,8 +343,6 @@ def import_file(path: Path, name: str | None = None, env: Mapping[str, str] = os
 
 def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
     """Every registry variant, with whether it is already on this machine."""
-    from llamacli.services import fit
-
     reg = registry.load(env)
     rows: list[CatalogRow] = []
     for entry in reg:
