@@ -226,6 +226,18 @@ class StoreError(LlamacliError):
         )
 
 
+class OutsideStore(LlamacliError):
+    """A path the store was about to delete leads outside it (a symlinked directory): refused."""
+
+    def __init__(self, path: Path, root: Path) -> None:
+        self.path = path
+        self.root = root
+        super().__init__(
+            f"refusing to delete {path}: it leads outside the model store {root}",
+            "a directory in the store was replaced by a symlink; remove it by hand",
+        )
+
+
 class BusyError(LlamacliError):
     """Another process is downloading that file right now."""
 

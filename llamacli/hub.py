@@ -20,9 +20,12 @@ from urllib.parse import urlparse
 from llamacli import gguf_info
 from llamacli.errors import AuthRequired, DownloadError, LlamacliError, OfflineRefused, RemoteNotFound
 
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
-QUANT_TOKEN = re.compile(r"^(I?Q\d\w*|F16|BF16|F32)$", re.IGNORECASE)
+SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+COMMIT = re.compile(r"^[0-9a-f]{40}\Z")
+QUANT_TOKEN = re.compile(r"^(I?Q\d\w*|F16|BF16|F32)\Z", re.IGNORECASE | re.ASCII)
+# A repository file name we will ask for: relative, ASCII, each part starting with a letter or digit (so no
+# `..`, no absolute path, no `\`, `C:`, NUL, control or look-alike characters).
+SAFE_FILE = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._+-]{0,199}/){0,7}[A-Za-z0-9][A-Za-z0-9._+-]{0,199}\Z", re.ASCII)
 DEFAULT_QUANT = "Q4_K_M"
 HEADER_FIRST_READ = 1 << 20
 HEADER_MAX = 256 << 20  # no real GGUF header comes close (Llama 3's is ~8 MB)
@@ -78,7 +81,12 @@ def _errors(repo: str, file: str | None) -> Iterator[None]:
 
 
 def gguf_files(repo: str) -> dict[str, tuple[int | None, str | None]]:
-    """The repository's .gguf files: name → (size, LFS sha256) as the Hub lists them."""
+    """The repository's .gguf files: name → (size, LFS sha256) as the Hub lists them.
+
+    Names that are not SAFE_FILE (`../../x.gguf`, `/etc/x.gguf`, `C:\\x.gguf`, fullwidth dots, escape
+    codes) are left out: the listing comes from the server and is untrusted, and such a name is never
+    requested, stored or printed.
+    """
     from huggingface_hub import HfApi
 
     _quiet()
@@ -87,7 +95,7 @@ def gguf_files(repo: str) -> dict[str, tuple[int | None, str | None]]:
     return {
         s.rfilename: (s.lfs.size if s.lfs else s.size, s.lfs.sha256 if s.lfs else None)
         for s in info.siblings or []
-        if s.rfilename.lower().endswith(".gguf")
+        if isinstance(s.rfilename, str) and s.rfilename.lower().endswith(".gguf") and SAFE_FILE.match(s.rfilename)
     }
 
 
@@ -133,6 +141,8 @@ def resolve(repo: str, file: str, revision: str = "main") -> RemoteFile:
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.utils import build_hf_headers
 
+    if not SAFE_FILE.match(file):
+        raise DownloadError(repo, None, f"refusing the file name {file!r}", _UNTRUSTED)
     _quiet()
     url = hf_hub_url(repo, file, revision=revision, endpoint=endpoint())
     with _errors(repo, file):

@@ -13,10 +13,11 @@ from pathlib import Path
 from llamacli.errors import InvalidValue
 
 HUB_PREFIXES = ("hf.co/", "huggingface.co/", "https://huggingface.co/")
-_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
-_QUANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
-_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.gguf$", re.IGNORECASE)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*:[A-Za-z0-9][A-Za-z0-9._-]*$")
+# ASCII only: with IGNORECASE alone, [A-Za-z] also matches the Kelvin sign (U+212A) and the long s (U+017F).
+_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\Z", re.ASCII)
+_QUANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z", re.ASCII)
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.gguf\Z", re.IGNORECASE | re.ASCII)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*:[A-Za-z0-9][A-Za-z0-9._-]*\Z", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from typing import Any
 from llamacli import paths
 from llamacli.errors import ModelNotFound, RegistryError
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*:[a-z0-9][a-z0-9._-]*$")
-REPO_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-PACKAGE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-FILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.gguf$")
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*:[a-z0-9][a-z0-9._-]*\Z")
+REPO_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+PACKAGE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+FILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.gguf\Z")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@
   /api/models/{owner}/{repo}/tree/{rev}.
 
 Faults a test can inject through `HubServer.faults`: drop the connection after N bytes, flip a byte,
-answer 401/404, transfer slowly, lie in the ETag/commit/size, ignore Range.
+answer 401/404, transfer slowly, lie in the ETag/commit/size, ignore Range, answer an error whose body
+and X-Error-Message echo the request's Authorization header (a server that leaks the token back).
+A repository's file names are whatever `add` is given, so a test can publish hostile names.
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ class Faults:
     cut_at: int | None = None  # close every connection on reaching this byte of the file (no progress past it)
     flip_byte: int | None = None  # serve this byte of every body XOR 0xFF
     delay: float = 0.0  # seconds to sleep per 64 KiB chunk
-    etag: str | None = None  # answer this instead of the real sha256
+    etag: str | None = None  # answer this instead of the real sha256 (in X-Linked-Etag)
+    plain_etag: str | None = None  # the ETag header (what huggingface_hub uses without X-Linked-Etag)
+    no_linked_etag: bool = False  # leave X-Linked-Etag out
+    echo_status: int | None = None  # answer API and resolve requests with this status, echoing Authorization
     commit: str | None = None
     size: int | None = None
     ignore_range: bool = False
@@ -146,7 +151,17 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
         def _error(self, status: int, code: str) -> None:
             self._send(status, {"X-Error-Code": code, "Content-Type": "application/json"}, b'{"error": "nope"}')
 
+        def _echo(self, status: int) -> None:
+            """An error that quotes the request's Authorization header back (as a careless proxy might)."""
+            auth = self.headers.get("Authorization", "")
+            body = json.dumps({"error": f"token rejected: {auth}"}).encode()
+            headers = {"X-Error-Message": f"bad credentials {auth}", "Content-Type": "application/json"}
+            self._send(status, headers, body)
+
         def _repo(self, name: str) -> Repo | None:
+            if hub.faults.echo_status is not None:
+                self._echo(hub.faults.echo_status)
+                return None
             repo = hub.repos.get(name)
             if repo is None:
                 self._error(401, "RepoNotFound")  # as the Hub answers for an unknown repo without a token
@@ -184,16 +199,16 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
                 return self._error(404, "EntryNotFound")
             faults = hub.faults
             sha = faults.etag if faults.etag is not None else entry.sha256
-            self._send(
-                302,
-                {
-                    "Location": f"{hub.cdn}/cdn/{entry.sha256}",
-                    "X-Repo-Commit": faults.commit or repo.commit,
-                    "ETag": '"0123456789abcdef0123456789abcdef01234567"',
-                    "X-Linked-Etag": f'"{sha}"',
-                    "X-Linked-Size": str(faults.size or entry.size),
-                },
-            )
+            headers = {
+                "Location": f"{hub.cdn}/cdn/{entry.sha256}",
+                "X-Repo-Commit": faults.commit or repo.commit,
+                "ETag": f'"{faults.plain_etag or "0123456789abcdef0123456789abcdef01234567"}"',
+                "X-Linked-Etag": f'"{sha}"',
+                "X-Linked-Size": str(faults.size or entry.size),
+            }
+            if faults.no_linked_etag:
+                del headers["X-Linked-Etag"]
+            self._send(302, headers)
 
         def _find(self, sha: str) -> HubFile | None:
             for repo in hub.repos.values():

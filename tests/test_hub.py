@@ -71,3 +71,44 @@ def test_errors_are_domain_errors(hub: HubServer, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     with pytest.raises(DownloadError):
         hub_api.resolve(LLAMA_1B_REPO, "Llama-3.2-1B-Instruct-Q8_0.gguf")
+
+
+HOSTILE_NAMES = [
+    "../../../escape-Q4_K_M.gguf",
+    "sub/../../escape-Q4_K_M.gguf",
+    "/tmp/escape-Q4_K_M.gguf",
+    "C:\\escape-Q4_K_M.gguf",
+    "C:escape-Q4_K_M.gguf",
+    "sub\\..\\escape-Q4_K_M.gguf",
+    "escape\x00-Q4_K_M.gguf",
+    "\uff0e\uff0e\uff0fescape-Q4_K_M.gguf",  # fullwidth ../
+    "\u212aescape-Q4_K_M.gguf",  # Kelvin sign
+    "\x1b]0;owned\x07escape-Q4_K_M.gguf",  # a terminal escape sequence
+    "escape-Q4_K_M.gguf\n",
+    "./escape-Q4_K_M.gguf",
+    "sub//escape-Q4_K_M.gguf",
+    "",
+]
+
+
+@pytest.mark.parametrize(
+    "name", ["Llama-3.2-1B-Instruct-Q4_K_M.gguf", "Q4_K_M/M-Q4_K_M-00001-of-00002.gguf", "a+b.gguf"]
+)
+def test_ordinary_hub_file_names_are_safe(name: str) -> None:
+    assert hub_api.SAFE_FILE.match(name)
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_file_names_are_refused_before_any_request(hub: HubServer, name: str) -> None:
+    assert not hub_api.SAFE_FILE.match(name)
+    with pytest.raises(DownloadError, match="refusing the file name"):
+        hub_api.resolve(LLAMA_1B_REPO, name)
+    assert hub.requests() == []
+
+
+def test_hostile_names_in_a_listing_are_left_out(hub: HubServer, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"listed, never served")
+    names = [*HOSTILE_NAMES, "Good-Q8_0.gguf", "sub/Nested-Q2_K.gguf"]
+    hub.add("evil/Hostile-Listing", dict.fromkeys(names, junk))
+    assert set(hub_api.gguf_files("evil/Hostile-Listing")) == {"Good-Q8_0.gguf", "sub/Nested-Q2_K.gguf"}

@@ -44,6 +44,26 @@ def test_parse(text: str, expected: object) -> None:
         "hf.co/own er/repo",
         "no spaces:allowed here",
         "justaword",
+        # Confinement: nothing that could become a path outside a repository, or look like one
+        "hf.co/owner/repo/x\x00.gguf",
+        "hf.co/owner/repo/C:x.gguf",
+        "hf.co/C:/repo:Q4_K_M",
+        "hf.co/owner/repo/..\\x.gguf",
+        "hf.co/owner/repo/%2e%2e%2fx.gguf",
+        "hf.co/owner/repo/x.gguf/../y.gguf",
+        "hf.co/owner/repo/.hidden.gguf",
+        "hf.co/owner/\uff0e\uff0e:Q4_K_M",  # fullwidth dots
+        "hf.co/owner/repo/\uff0e\uff0e\uff0fx.gguf",  # fullwidth dots and slash
+        "hf.co/owner/repo/\u212a.gguf",  # the Kelvin sign, which IGNORECASE alone matches as k
+        "hf.co/owner/repo/x.gguf\n",  # a trailing newline slips past a `$` anchor
+        "hf.co/owner/repo:Q4_K_M\n",
+        "hf.co/owner\n/repo:Q4_K_M",
+        "smollm2:135m\n",
+        "\uff53\uff4d\uff4f\uff4c\uff4c\uff4d\uff12:135m",  # fullwidth letters
+        "smollm2\uff1a135m",  # fullwidth colon
+        "sm\x00ollm2:135m",
+        "hf.co/https://evil.example/x.gguf",
+        "https://huggingface.co/owner/repo/resolve/main/x.gguf",
     ],
 )
 def test_malformed_references_are_refused(text: str) -> None:

@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 ALIASES = {"exit": "bye", "quit": "bye", "?": "help"}
 SETTINGS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "max_tokens")
 _INTS = ("top_k", "seed", "max_tokens")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}\Z")
 BLOCK = '"""'
 
 
