@@ -72,3 +72,30 @@ def test_offline_pull_and_show_make_no_connection(tmp_path: Path) -> None:
         result, attempts = run_guarded(tmp_path, *args, env={"HF_HUB_OFFLINE": "1"})
         assert result.returncode == 1, result.stderr
         assert attempts == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("flags", "env"), [(["--offline"], {}), ([], {"HF_HUB_OFFLINE": "1"}), ([], {})], ids=["flag", "env", "plain"]
+)
+def test_chat_on_a_terminal_makes_no_connection(tmp_path: Path, env: dict[str, str], flags: list[str]) -> None:
+    from tests.cli.test_chat import Chat
+
+    log = tmp_path / "net.log"
+    log.touch()
+    guard = {"PYTHONPATH": str(NETGUARD), "LLAMACLI_TEST_NETLOG": str(log), **env}
+    chat = Chat("smollm2:135m", "-n", "4", "--temperature", "0", *flags, env=guard)
+    chat.ask("Hello")
+    assert chat.bye() == 0
+    assert log.read_text() == ""
+    assert Path(f"{log}.guarded").read_text().strip()  # the guard was loaded in the pty's process
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {}], ids=["HF_HUB_OFFLINE", "plain"])
+def test_recommend_hw_and_models_make_no_connection(tmp_path: Path, calibrated: Path, env: dict[str, str]) -> None:
+    """Calibration is local (the session's is in the cache); the registry is data shipped in the package."""
+    for args in (["recommend"], ["recommend", "--json"], ["hw"], ["hw", "--json"], ["models", "--json"]):
+        result, attempts = run_guarded(tmp_path, *args, env=env)
+        assert result.returncode == 0, result.stderr
+        assert attempts == "", args

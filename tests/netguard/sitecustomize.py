@@ -2,6 +2,8 @@
 
 When LLAMACLI_TEST_NETLOG names a file, every attempt to open an internet connection or resolve a host
 name is appended to that file and refused, so a test can prove that a command made zero attempts.
+Each guarded process also appends its pid to that file's name + ".guarded", so a test can prove the
+guard was loaded at all (a process started through a pty, for instance).
 """
 
 import os
@@ -17,6 +19,8 @@ def _refuse(what: str) -> OSError:
 
 
 if _LOG:
+    with open(_LOG + ".guarded", "a", encoding="utf-8") as _marker:
+        _marker.write(f"{os.getpid()}\n")
     _connect = socket.socket.connect
     _connect_ex = socket.socket.connect_ex
 
