@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import mmap
 import struct
+from array import array
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,10 +134,16 @@ def _value(cur: _Cursor, vtype: int, keep_offsets: bool) -> Any:
     raise Malformed(f"arrays of type {etype} are not supported")
 
 
-def _skip_strings(cur: _Cursor, count: int, keep_offsets: bool) -> list[int] | None:
-    """Walk COUNT length-prefixed strings (the hot loop: Llama 3 has 128k tokens and 280k merges)."""
+def _skip_strings(cur: _Cursor, count: int, keep_offsets: bool) -> array[int] | None:
+    """Walk COUNT length-prefixed strings (the hot loop: Llama 3 has 128k tokens and 280k merges).
+
+    Offsets are kept in an array of u64 (8 bytes each; a list of ints takes ~40): a hostile count
+    can make the walk cover the whole file, and memory then stays at most the file's size.
+    """
+    if count * 8 > cur.file_size - cur.pos:
+        raise Malformed(f"an array of {count} strings cannot fit in the file")
     unpack, buf, pos, have = struct.unpack_from, cur.buf, cur.pos, cur.have
-    offsets: list[int] | None = [] if keep_offsets else None
+    offsets: array[int] | None = array("Q") if keep_offsets else None
     append = offsets.append if offsets is not None else None
     required = pos
     for _ in range(count):
@@ -159,7 +166,7 @@ def _skip_strings(cur: _Cursor, count: int, keep_offsets: bool) -> list[int] | N
 class _Array:
     count: int
     first: Any
-    string_offsets: list[int] | None
+    string_offsets: array[int] | None
 
 
 def parse(buf: Any, file_size: int) -> GGUFInfo:
@@ -201,10 +208,11 @@ def _info(kv: dict[str, Any], buf: Any, parameters: int, n_tensors: int, data_of
         return value if isinstance(value, str) else None
 
     def number(key: str) -> int | None:
+        """An integer field; None when absent or not an integer (a float here may be NaN or inf: not a count)."""
         value = kv.get(key)
         if isinstance(value, _Array):  # per-layer values (some models): report the first
             value = value.first
-        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     arch = text("general.architecture") or "unknown"
     embedding, heads = number(f"{arch}.embedding_length"), number(f"{arch}.attention.head_count")

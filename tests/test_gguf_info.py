@@ -108,3 +108,18 @@ def test_truncating_a_real_header_anywhere_fails_cleanly(smollm2_path: Path) -> 
         except gguf_info.Malformed:
             continue
         raise AssertionError(f"a file cut at {cut} bytes parsed")
+
+
+@pytest.mark.parametrize("bits", [0x7FC00000, 0x7F800000, 0xFF800000], ids=["nan", "inf", "-inf"])
+def test_a_float_where_a_count_belongs_is_not_a_count(tmp_path: Path, bits: int) -> None:
+    """Found by the fuzzer: block_count retyped to f32 NaN/inf made int() raise out of the reader."""
+    from tests.gguf_factory import small_gguf
+
+    data = bytearray(small_gguf(tmp_path / "small.gguf").read_bytes())
+    key = b"llama.block_count"
+    at = data.index(struct.pack("<Q", len(key)) + key) + 8 + len(key)
+    struct.pack_into("<II", data, at, 6, bits)  # value type f32, then the value
+    path = tmp_path / "float-count.gguf"
+    path.write_bytes(bytes(data))
+    info = gguf_info.read(path)
+    assert info.layers is None and info.context_length == 256

@@ -52,17 +52,27 @@ def memory_budget(env: Mapping[str, str] = os.environ) -> int:
     return int(psutil.virtual_memory().available)
 
 
+def _positive(value: int | None) -> int | None:
+    return value if value is not None and value > 0 else None
+
+
 def shape_of_info(info: GGUFInfo) -> ModelShape | None:
-    """The estimate's shape from a GGUF header; None when the header lacks the attention shape."""
-    if not (info.layers and info.kv_heads and info.head_dim):
+    """The estimate's shape from a GGUF header; None when the header lacks the attention shape.
+
+    Sizes from an untrusted header count only when positive: a negative block_count with no
+    embedding_length made the width solver take the square root of a negative number (a traceback
+    from `run` before llama.cpp even saw the file).
+    """
+    layers, kv_heads, head_dim = _positive(info.layers), _positive(info.kv_heads), _positive(info.head_dim)
+    if not (layers and kv_heads and head_dim):
         return None
     return ModelShape(
-        info.layers,
-        info.kv_heads,
-        info.head_dim,
-        info.parameters,
-        n_vocab=info.vocab_size or ModelShape.n_vocab,
-        n_embd=info.embedding_size,
+        layers,
+        kv_heads,
+        head_dim,
+        max(0, info.parameters),
+        n_vocab=_positive(info.vocab_size) or ModelShape.n_vocab,
+        n_embd=_positive(info.embedding_size),
     )
 
 
@@ -75,7 +85,7 @@ def check(
     shape: ModelShape, file_size: int, trained_ctx: int | None, n_ctx: int | None, env: Mapping[str, str] = os.environ
 ) -> MemoryFit:
     """Memory need at N_CTX (default: the trained context, at most 4096) against the budget."""
-    window = n_ctx or min(trained_ctx or DEFAULT_CTX, DEFAULT_CTX)
+    window = n_ctx or min(_positive(trained_ctx) or DEFAULT_CTX, DEFAULT_CTX)
     need = memory_need(shape, file_size, window).total
     budget = Budget(memory_budget(env), 0.0)
     return MemoryFit(need <= budget.usable, need, budget.usable, budget.memory, window)

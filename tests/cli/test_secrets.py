@@ -87,7 +87,7 @@ def test_a_server_that_quotes_the_token_back_is_never_echoed(with_token: HubServ
         hub_api.resolve(REPO, "Secret-Q2_K.gguf")
     assert SECRET in str(caught.value.__cause__)  # huggingface_hub's own error quotes the server: the trap is set
     assert SECRET not in caught.value.message + (caught.value.hint or "")
-    for args in (["pull", REF], ["pull", f"hf.co/{REPO}/Secret-Q2_K.gguf"], ["show", REF, "--json"]):
+    for args in (["pull", REF], ["show", f"hf.co/{REPO}/Secret-Q2_K.gguf", "--json"]):  # listing; HEAD
         secret_free(run_cli(*args), code)
     assert all(r.authorized for r in with_token.requests())  # the server did see (and quote) the token
 

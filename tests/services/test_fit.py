@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from llamacli import registry
 from llamacli.errors import InvalidValue
 from llamacli.estimate import ModelShape
+from llamacli.gguf_info import GGUFInfo
 from llamacli.services import fit
 
 EIGHT_B = registry.load({}).get("llama3.1:8b-q8_0")
@@ -41,3 +44,29 @@ def test_warning_only_when_it_does_not_fit() -> None:
     verdict = fit.check(shape, EIGHT_B.file.size, 131_072, None, {"LLAMACLI_MEMORY": "1G"})
     assert fit.warning("big", verdict) is not None
     assert fit.warning("big", None) is None
+
+
+SMALL = GGUFInfo("llama", None, 1_000_000, None, 2048, 2, 4, 2, 64, 16, 32, None, None, file_size=1_000_000)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"layers": -1, "embedding_size": None},  # the width solver took sqrt of a negative number
+        {"layers": -1},
+        {"kv_heads": 0, "heads": 0},
+        {"head_dim": -4},
+        {"embedding_size": -64},
+        {"vocab_size": -5, "embedding_size": None},
+        {"parameters": 0, "embedding_size": None},
+        {"context_length": -1},
+    ],
+)
+def test_impossible_shapes_from_a_hostile_header_never_crash_the_check(changes: dict[str, int | None]) -> None:
+    info = replace(SMALL, **changes)
+    shape = fit.shape_of_info(info)
+    if shape is None:
+        return  # not sized: the loader decides
+    assert min(shape.layers, shape.kv_heads, shape.head_dim, shape.n_vocab) > 0
+    verdict = fit.check(shape, info.file_size, info.context_length, None, {"LLAMACLI_MEMORY": "8G"})
+    assert verdict.need > 0 and verdict.n_ctx > 0
