@@ -22,6 +22,7 @@ from llamacli.errors import ModelLoadError
 MAGIC = b"GGUF"
 SPECIAL_TOKENS = ("bos", "eos", "eot", "eom", "unknown", "padding", "sep", "mask")
 MAX_DIMS = 4  # GGML_MAX_DIMS
+MAX_KEY = 65535  # the GGUF spec: a key is at most 2^16 - 1 bytes (a misread length could otherwise be the file)
 # llama.cpp's llama_ftype (general.file_type), as gguf.LlamaFileType names them.
 FILE_TYPES = {
     0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K", 11: "Q3_K_S",
@@ -102,10 +103,13 @@ class _Cursor:
     def u64(self) -> int:
         return int(self.unpack("<Q", 8))
 
-    def string(self) -> str:
+    def string(self, limit: int | None = None) -> str:
+        """A length-prefixed UTF-8 string (decoded in place: no copy of its bytes); Malformed over LIMIT."""
         n = self.u64()
+        if limit is not None and n > limit:
+            raise Malformed(f"a key of {n} bytes at byte {self.pos - 8} (at most {limit})")
         start = self.take(n)
-        return bytes(self.buf[start : start + n]).decode("utf-8", "replace")
+        return str(memoryview(self.buf)[start : start + n], "utf-8", "replace")
 
     def skip_string(self) -> int:
         """Skip a string; return where its bytes start (for reading it later)."""
@@ -182,7 +186,7 @@ def parse(buf: Any, file_size: int) -> GGUFInfo:
         raise Malformed(f"{n_kv} keys and {n_tensors} tensors cannot fit in the file")
     kv: dict[str, Any] = {}
     for _ in range(n_kv):
-        key = cur.string()
+        key = cur.string(limit=MAX_KEY)
         kv[key] = _value(cur, cur.u32(), keep_offsets=key == "tokenizer.ggml.tokens")
     parameters = 0
     for _ in range(n_tensors):

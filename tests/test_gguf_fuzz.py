@@ -16,7 +16,7 @@ import struct
 import tracemalloc
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -48,16 +48,16 @@ class Field:
     value: int | float
 
 
-@dataclass
 class Layout:
     """The header's fields by kind, walked independently of the reader under test."""
 
-    data: bytes
-    header_bytes: int = 0
-    kinds: dict[str, list[Field]] = field(default_factory=lambda: defaultdict(list))
-    typed: list[Field] = field(default_factory=list)  # scalar values; their value type is the u32 before them
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.header_bytes = 0
+        self.kinds: dict[str, list[Field]] = defaultdict(list)
+        self.typed: list[Field] = []  # scalar values; their value type is the u32 before them
 
-    def __repr__(self) -> str:  # hypothesis prints the strategy's arguments: not a 2 MB header
+    def __repr__(self) -> str:  # hypothesis prints a failing example's arguments: not a 2 MB header
         return f"Layout({len(self.data)} bytes, {sum(map(len, self.kinds.values()))} fields)"
 
     def add(self, kind: str, offset: int, fmt: str) -> int | float:
@@ -253,8 +253,14 @@ def fuzz(examples: int) -> settings:
     return settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
-def check_reader(layout: Layout, changes: list[tuple[str, Mutation]], path: Path, bound: int) -> None:
+def check_reader(layout: Layout, changes: list[tuple[str, Mutation]], path: Path) -> None:
+    """Read the mutant; allocations stay linear in its size, whatever counts it claims.
+
+    The bound: one string decoded from the whole file (a misread length) takes up to 4 bytes per byte
+    as a Python str, plus the 8-byte token offsets, plus a fixed allowance for the interpreter.
+    """
     path.write_bytes(mutate(layout.data, changes))
+    bound = 6 * path.stat().st_size + (1 << 20)
     info, peak = read_within_bound(path)
     assert peak < bound, f"{peak} bytes allocated reading {path.stat().st_size} bytes ({[c for c, _ in changes]})"
     if info is not None:
@@ -267,17 +273,16 @@ def test_mutated_small_headers_are_accepted_or_model_load_errors(
     small: Layout, work: Path, data: st.DataObject
 ) -> None:
     changes = data.draw(mutations(small))
-    check_reader(small, changes, work / "small-mutant.gguf", bound=256 << 10)
+    check_reader(small, changes, work / "small-mutant.gguf")
 
 
-@fuzz(25)
+@fuzz(15)
 @given(data=st.data())
 def test_mutated_real_headers_are_accepted_or_model_load_errors(
     smollm2_header: Layout, work: Path, data: st.DataObject
 ) -> None:
     changes = data.draw(mutations(smollm2_header))
-    # The one structure that grows with the file: the token offsets (8 bytes per string), under the file size
-    check_reader(smollm2_header, changes, work / "real-mutant.gguf", bound=len(smollm2_header.data) + (1 << 20))
+    check_reader(smollm2_header, changes, work / "real-mutant.gguf")
 
 
 @pytest.mark.slow
