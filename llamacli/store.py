@@ -275,7 +275,8 @@ def _write_atomic(target: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, target)
     except OSError as e:  # a full disk, a file size limit, a read-only store
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise StoreError(target, e) from e
 
 
