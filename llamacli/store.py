@@ -128,6 +128,7 @@ class Store:
         from filelock import FileLock, Timeout
 
         lock = FileLock(str(self.partials / f"sha256-{sha256}.lock"))
+        self.partials.mkdir(parents=True, exist_ok=True)
         try:
             lock.acquire(timeout=0)
         except Timeout:
@@ -245,12 +246,13 @@ class Store:
         freed = 0
         for stale in [*self.manifests.glob("*.tmp"), *self.partials.glob("*.tmp")]:
             if not _alive(stale):
-                stale.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    stale.unlink(missing_ok=True)
         shas = {p.name.removeprefix("sha256-").split(".")[0] for p in self.blobs.glob("sha256-*.gguf")}
         shas |= {p.name.removeprefix("sha256-").removesuffix(".json") for p in self.partials.glob("sha256-*.json")}
         shas |= {m.sha256 for m in self.all() if m.sha256 and not m.imported}
         for sha in sorted(shas):
-            with self._if_free(sha) as free:
+            with contextlib.suppress(OSError), self._if_free(sha) as free:  # housekeeping: never fails the command
                 freed += self._sweep_one(sha) if free else 0
         return freed
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from tests.conftest import run_cli
@@ -73,12 +72,3 @@ def snapshot(home: Path) -> dict[str, bytes]:
         size = path.stat().st_size
         out[name] = path.read_bytes() if size < 1 << 16 else str(size).encode()
     return out
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether PID still runs (for checks on what a killed process left)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
