@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from llamacli import download, gguf_info, hub, references, registry
 from llamacli.errors import (
@@ -168,9 +168,10 @@ def pull(
         _check_disk(store, remote.size - have)
         if not have:  # a resumed pull was checked when it started
             fit.check_before_pull(repo, file, remote.size, _registry_entry(text, reg), force, notify, env)
+    info: gguf_info.GGUFInfo | None
     # The lock covers the download *and* the manifest: `rm` and `sweep` never see the blob unrecorded.
     with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
-        downloaded, info = 0, cast(gguf_info.GGUFInfo | None, None)
+        downloaded, info = 0, None
         if not blob.is_file():  # another process may have finished it while we waited
             downloaded, info = _fetch(repo, file, remote, store, progress or download.Silent(), notify)
         old = store.get(hub_key(repo, file))
