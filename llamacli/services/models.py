@@ -174,48 +174,69 @@ def pull(
         file = hub.pick_quant(repo, list(hub.gguf_files(repo)), quant)
     remote = hub.resolve(repo, file)
     blob = store.blob_path(remote.sha256)
-    downloaded = 0
     present = blob.is_file() and existing is not None and existing.sha256 == remote.sha256
-    info: gguf_info.GGUFInfo | None = None
+    header = None
     if not blob.is_file():
         partial = store.partial_path(remote.sha256)
         have = partial.stat().st_size if partial.exists() else 0
         _check_disk(store, remote.size - have)
-        header = None
         if not have:  # a resumed pull was checked when it started
             header = fit.check_before_pull(remote, _registry_entry(text, reg), force, notify, env)
-        with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
-            if not blob.is_file():  # another process may have finished it while we waited
-                pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, hub.quant_of(file))
-                store.mark_partial(remote.sha256, pending)
-                try:
-                    downloaded, info = _download(remote, store, partial, header, progress or download.Silent(), notify)
-                    gguf_info.remember(blob, info, paths.cache_dir(env))  # `show` and `run` need not parse it again
-                except (IntegrityError, ModelLoadError):
-                    store.unmark_partial(remote.sha256)  # the bad file is gone; nothing to resume
-                    raise
-                store.unmark_partial(remote.sha256)
-    if info is None:
-        info = gguf_info.read(blob, paths.cache_dir(env))
-    old = store.get(hub_key(repo, file))
-    manifest = store.put(
-        Manifest(
-            key=hub_key(repo, file),
-            path=str(blob.relative_to(store.root)),
-            size=remote.size,
-            sha256=remote.sha256,
-            repo=repo,
-            file=file,
-            quant=hub.quant_of(file) or info.file_type,
-            revision=remote.revision,
-            parameters=info.parameters,
-            created=old.created if old and old.sha256 == remote.sha256 else 0.0,
-        )
-    )
-    if old is not None and old.sha256 != remote.sha256:
-        store.remove(old)  # the repository changed the file: drop the superseded blob
-        store.put(manifest)
+    info: gguf_info.GGUFInfo | None
+    # The lock covers the download *and* the manifest: `rm` and `sweep` never see the blob unrecorded.
+    with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
+        downloaded, info = 0, None
+        if not blob.is_file():  # another process may have finished it while we waited
+            downloaded, info = _fetch(repo, file, remote, store, header, progress or download.Silent(), notify)
+            gguf_info.remember(blob, info, paths.cache_dir(env))  # `show` and `run` need not parse it again
+        old = store.get(hub_key(repo, file))
+        manifest = _record(store, repo, file, remote, old, info or gguf_info.read(blob, paths.cache_dir(env)))
+    if old is not None and old.sha256 not in (None, remote.sha256):
+        store.release(old.sha256)  # the repository changed the file: drop the superseded blob
     return PullResult(display_name(manifest, reg), blob, remote.size, remote.sha256, downloaded, present)
+
+
+def _fetch(
+    repo: str,
+    file: str,
+    remote: hub.RemoteFile,
+    store: Store,
+    header: hub.RemoteHeader | None,
+    progress: download.Progress,
+    notify: Callable[[str], None],
+) -> tuple[int, gguf_info.GGUFInfo]:
+    """Download into the store with a record of the partial file (for `rm`); (body bytes, header)."""
+    pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, hub.quant_of(file))
+    store.mark_partial(remote.sha256, pending)
+    try:
+        result = _download(remote, store, store.partial_path(remote.sha256), header, progress, notify)
+    except (IntegrityError, ModelLoadError):
+        store.unmark_partial(remote.sha256)  # the bad file is gone; nothing to resume
+        raise
+    store.unmark_partial(remote.sha256)
+    return result
+
+
+def _record(
+    store: Store, repo: str, file: str, remote: hub.RemoteFile, old: Manifest | None, info: gguf_info.GGUFInfo
+) -> Manifest:
+    """Write the model's manifest, unless an identical one is there (a pull of a present model writes nothing)."""
+    blob = store.blob_path(remote.sha256)
+    manifest = Manifest(
+        key=hub_key(repo, file),
+        path=str(blob.relative_to(store.root)),
+        size=remote.size,
+        sha256=remote.sha256,
+        repo=repo,
+        file=file,
+        quant=hub.quant_of(file) or info.file_type,
+        revision=remote.revision,
+        parameters=info.parameters,
+        created=old.created if old and old.sha256 == remote.sha256 else 0.0,
+    )
+    if old is not None and old == manifest:
+        return old
+    return store.put(manifest)
 
 
 def _download(
@@ -289,6 +310,7 @@ def remove(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
         if variant is None and Store.default(env).get(import_key(ref.name)) is None:
             raise ModelNotFound(ref.name, reg.close_matches(ref.name))
     store = Store.default(env)
+    store.sweep()  # what a killed pull or rm left behind goes first
     manifest = find_manifest(ref, reg, store)
     if manifest is not None:
         return display_name(manifest, reg), store.remove(manifest)
