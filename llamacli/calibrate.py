@@ -1,11 +1,13 @@
 """A quick measurement of llama.cpp on this machine, cached, that turns shapes into predicted speeds.
 
 The bundled SmolLM2 model is requantized (in a temporary directory, under a second each) to the quant
-types the registry publishes, and each copy reads a 512-token prompt and generates 32 tokens, twice
-(the faster run counts). From that:
-G[quant] = generation tok/s × bytes read per token, and P[quant] = prompt tok/s × non-embedding
-parameters (see `llamacli.estimate`). Quant kernels differ by CPU (Q4_1 has no fast prompt kernel on
-some AVX512 builds, Q8_0 and Q2_K do), so each type is measured rather than assumed from its bits.
+types the registry publishes, and each copy generates 32 tokens after a 16-token prompt and 32 after a
+512-token one, twice (the faster run counts). From that (see `llamacli.estimate`): A = the extra
+attention work of the deeper run over its extra time per token (the median over the files: attention
+reads the f16 KV cache whatever the weights' type), G[quant] = file size over what remains of a token's
+time at depth zero, and P[quant] = prompt tok/s × non-embedding parameters. Quant kernels
+differ by CPU (Q4_1 has no fast prompt kernel on some AVX512 builds, Q8_0 and Q2_K do), so each type
+is measured rather than assumed from its bits.
 
 The result is cached per machine (CPU, cores, llama.cpp build) in `paths.cache_dir()`; `--recalibrate`
 measures again. Everything here runs real llama.cpp: it is the core of `llamacli recommend`.
@@ -32,9 +34,10 @@ from llamacli.estimate import ModelShape, QuantSpeed
 if TYPE_CHECKING:
     from llamacli.engine import Event, Stats
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: attention measured at two depths
 CALIBRATION_QUANTS = ("Q8_0", "Q4_K_M", "Q2_K")  # requantized from the bundled Q4_1, measured as well
 PROMPT_TOKENS = 512  # one full batch, like llama-bench's pp512
+SHORT_PROMPT = 16
 GENERATED_TOKENS = 32
 REPEATS = 2
 CALIBRATION_CTX = 1024
@@ -46,9 +49,10 @@ class QuantMeasurement:
 
     quant: str
     bits_per_weight: float
-    generation_tokens_per_second: float
+    generation_tokens_per_second: float  # after SHORT_PROMPT tokens
     prompt_tokens_per_second: float
     speed: QuantSpeed
+    deep_generation_tokens_per_second: float = 0.0  # after PROMPT_TOKENS tokens
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,11 @@ class Calibration:
                 name: {
                     "bits_per_weight": m.bits_per_weight,
                     "generation_tokens_per_second": m.generation_tokens_per_second,
+                    "deep_generation_tokens_per_second": m.deep_generation_tokens_per_second,
                     "prompt_tokens_per_second": m.prompt_tokens_per_second,
                     "generation_bytes_per_second": m.speed.generation_bytes_per_second,
                     "prompt_parameter_tokens_per_second": m.speed.prompt_parameter_tokens_per_second,
+                    "attention_per_second": m.speed.attention_per_second,
                 }
                 for name, m in self.quants.items()
             },
@@ -103,8 +109,11 @@ class Calibration:
                 generation_tokens_per_second=float(q["generation_tokens_per_second"]),
                 prompt_tokens_per_second=float(q["prompt_tokens_per_second"]),
                 speed=QuantSpeed(
-                    float(q["generation_bytes_per_second"]), float(q["prompt_parameter_tokens_per_second"])
+                    float(q["generation_bytes_per_second"]),
+                    float(q["prompt_parameter_tokens_per_second"]),
+                    float(q["attention_per_second"]),
                 ),
+                deep_generation_tokens_per_second=float(q["deep_generation_tokens_per_second"]),
             )
             for name, q in quants_data.items()
         }
@@ -154,32 +163,87 @@ def save(calibration: Calibration, env: Mapping[str, str] = os.environ) -> None:
     temporary.replace(target)
 
 
-def measure_file(path: Path, quant: str) -> tuple[QuantMeasurement, ModelShape]:
-    """Load PATH, read a 512-token prompt, generate 48 tokens; the speeds and the constants G and P."""
+@dataclass(frozen=True)
+class FileRun:
+    """What one file measured, before the attention rate shared by all quant types is known."""
+
+    quant: str
+    shape: ModelShape
+    size: int
+    shallow: float  # generation tok/s after SHORT_PROMPT tokens
+    deep: float  # after PROMPT_TOKENS tokens
+    reading: float  # prompt tok/s
+
+
+def measure_file(path: Path, quant: str) -> FileRun:
+    """Load PATH; read a 512-token prompt; generate after 16 and after 512 tokens."""
     from llamacli.engine import GenerationParams, LoadParams, Model
 
     with Model(path, LoadParams(n_ctx=CALIBRATION_CTX)) as model:
         shape = shape_of(model)
         words = model.tokenize("The quick brown fox jumps over the lazy dog. " * 60, add_special=True)
         prompt = words[:PROMPT_TOKENS]
+        params = GenerationParams(temperature=0, max_tokens=GENERATED_TOKENS, ignore_eos=True)
         # Best of a few short runs: on a shared machine, other work only ever slows a run down.
-        reading = generating = 0.0
+        reading = deep = shallow = 0.0
         for _ in range(REPEATS):
             model.reset()
-            params = GenerationParams(temperature=0, max_tokens=1, ignore_eos=True)
-            reading = max(reading, _finished(model.stream_tokens(prompt, params)).prompt_tokens_per_second)
+            stats = _finished(model.stream_tokens(prompt, params))
+            reading = max(reading, stats.prompt_tokens_per_second)
+            deep = max(deep, stats.generation_tokens_per_second)
             model.reset()
-            params = GenerationParams(temperature=0, max_tokens=GENERATED_TOKENS, ignore_eos=True)
-            stats = _finished(model.stream_tokens(prompt[:16], params))
-            generating = max(generating, stats.generation_tokens_per_second)
-    size = path.stat().st_size
-    context_used = 16 + GENERATED_TOKENS // 2
-    speed = QuantSpeed(
-        generation_bytes_per_second=generating * (size + estimate.kv_cache_bytes(shape, context_used)),
-        prompt_parameter_tokens_per_second=reading * shape.non_embedding_parameters,
+            stats = _finished(model.stream_tokens(prompt[:SHORT_PROMPT], params))
+            shallow = max(shallow, stats.generation_tokens_per_second)
+    return FileRun(quant, shape, path.stat().st_size, shallow, deep, reading)
+
+
+def _depths(shape: ModelShape) -> tuple[int, int]:
+    """The attention work per token of the shallow and the deep run (at their middle token)."""
+    middle = GENERATED_TOKENS // 2
+    return (
+        estimate.attention_work(shape, SHORT_PROMPT + middle),
+        estimate.attention_work(shape, PROMPT_TOKENS + middle),
     )
-    bits = estimate.bits_per_weight(size, shape.parameters)
-    return QuantMeasurement(quant, bits, generating, reading, speed), shape
+
+
+def attention_rate(shape: ModelShape, shallow: float, deep: float) -> float:
+    """A from one file: the deep run's extra attention work over its extra time per token (0: not slower)."""
+    near, far = _depths(shape)
+    extra = 1 / deep - 1 / shallow
+    return (far - near) / extra if extra > 0 else 0.0
+
+
+def fit_speed(shape: ModelShape, size: int, shallow: float, reading: float, attention: float) -> QuantSpeed:
+    """G and P for one file, given A (attention runs on the f16 KV cache whatever the weights' type).
+
+    Each token's time is size / G + attention work / A: what the shallow run's time leaves after its
+    attention is the weights' share. Without A, the whole shallow time is.
+    """
+    near, _ = _depths(shape)
+    t_near = 1 / shallow
+    weights_time = t_near - near / attention if attention > 0 else t_near
+    return QuantSpeed(
+        generation_bytes_per_second=size / max(weights_time, t_near / 10),
+        prompt_parameter_tokens_per_second=reading * shape.non_embedding_parameters,
+        attention_per_second=attention,
+    )
+
+
+def measurements(runs: list[FileRun]) -> dict[str, QuantMeasurement]:
+    """Every run's speeds with G, P, and the one A all types share (the median: robust to a noisy run)."""
+    rates = sorted(r for run in runs if (r := attention_rate(run.shape, run.shallow, run.deep)) > 0)
+    shared = rates[len(rates) // 2] if rates else 0.0
+    return {
+        run.quant: QuantMeasurement(
+            run.quant,
+            estimate.bits_per_weight(run.size, run.shape.parameters),
+            run.shallow,
+            run.reading,
+            fit_speed(run.shape, run.size, run.shallow, run.reading, shared),
+            run.deep,
+        )
+        for run in runs
+    }
 
 
 def _finished(events: Iterator[Event]) -> Stats:
@@ -205,6 +269,7 @@ def shape_of(model: object) -> ModelShape:
         n_vocab=model.n_vocab,
         n_embd=model.n_embd,
         n_ff=model.n_ff,
+        heads=model.n_head,
     )
 
 
@@ -219,14 +284,14 @@ def run(
     native.lib()
     load = os.getloadavg()[0] / hardware.physical_cores() if hasattr(os, "getloadavg") else 0.0
     overhead = psutil.Process().memory_info().rss
-    quants: dict[str, QuantMeasurement] = {}
     progress("Q4_1")
-    quants["Q4_1"], shape = measure_file(bundled, "Q4_1")
+    runs = [measure_file(bundled, "Q4_1")]
     with tempfile.TemporaryDirectory(prefix="llamacli-calibration-") as directory:
         for quant in CALIBRATION_QUANTS:
             progress(quant)
             target = Path(directory) / f"calibration-{quant}.gguf"
             native.quantize(str(bundled), str(target), quant)
-            quants[quant], _ = measure_file(target, quant)
+            runs.append(measure_file(target, quant))
             target.unlink()
+    quants, shape = measurements(runs), runs[0].shape
     return Calibration(machine_key(system_info), time.time(), overhead, quants, shape, round(load, 2))

@@ -6,6 +6,7 @@ nothing below the CLI prints or exits.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -216,14 +217,23 @@ class ModelNotPulled(LlamacliError):
 
 
 class StoreError(LlamacliError):
-    """The model store cannot be written (disk full, permissions); what was written stays for a resume."""
+    """The model store cannot be written (disk full, file size limit, permissions); nothing half-written stays.
+
+    A partial download keeps what was written before the failure, for the next pull to resume.
+    """
 
     def __init__(self, path: Path, error: OSError) -> None:
         self.path = path
-        super().__init__(
-            f"cannot write {path}: {error.strerror or error}",
-            "free some space or fix the permissions, then pull again: it resumes",
-        )
+        self.errno = error.errno
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = "the disk is full: free some space with llamacli rm or move LLAMACLI_HOME to a larger disk"
+        elif error.errno == errno.EFBIG:
+            hint = "the file is too large for this file system or for the file size limit, ulimit -f: "
+            hint += "raise the limit or move LLAMACLI_HOME to another disk"
+        else:
+            hint = "fix the permissions of the model store"
+        hint += ", then pull again: it resumes" if path.suffix == ".part" else ", then try again"
+        super().__init__(f"cannot write {path}: {error.strerror or error}", hint)
 
 
 class OutsideStore(LlamacliError):

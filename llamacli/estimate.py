@@ -13,12 +13,16 @@ one read with HTTP Range requests. The formulas (also in the README):
     overhead = the process before the model (Python + llama.cpp, measured by calibration)
                + VOCAB_BYTES_PER_TOKEN × n_vocab (llama.cpp's in-memory vocabulary) + the logits row
 
-    generation tok/s = G[quant] / (file size + KV bytes read per token at the start of a conversation)
+    generation tok/s = 1 / (file size / G[quant] + layers × attention width × context used / A)
     prompt tok/s     = P[quant] / non-embedding parameters
 
-G (bytes of weights streamed per second while generating) and P (parameter-tokens per second while
-reading a prompt) are measured by calibration per quantization type on the bundled model: quant kernels
-differ by CPU, so bits per weight alone do not predict speed.
+G (bytes of weights streamed per second while generating), A (attention work per second: each new token
+attends with query heads × head size at every earlier position of every layer) and P (parameter-tokens
+per second while reading a prompt) are measured by calibration on the bundled model, G and P per
+quantization type (quant kernels differ by CPU, so bits per weight alone do not predict speed) and A once
+(attention reads the f16 KV cache whatever the weights' type). A is measured from
+generation at two depths (after 16 and after 512 prompt tokens): on a small model, attention over a
+few hundred tokens costs as much as the weights, far more than the KV bytes it reads.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class ModelShape:
     n_vocab: int = LLAMA3_VOCAB
     n_embd: int | None = None  # None: approximated from parameters and layers
     n_ff: int | None = None  # None: 4 × n_embd
+    heads: int | None = None  # query heads; None: n_embd / head size
 
     @property
     def embedding_width(self) -> int:
@@ -61,6 +66,11 @@ class ModelShape:
     def feed_forward_width(self) -> int:
         """n_ff, or 4 × n_embd."""
         return self.n_ff or 4 * self.embedding_width
+
+    @property
+    def attention_width(self) -> int:
+        """Query heads × head size: the width each new token attends with at every earlier position."""
+        return self.heads * self.head_dim if self.heads else self.embedding_width
 
     @property
     def non_embedding_parameters(self) -> int:
@@ -122,6 +132,7 @@ class QuantSpeed:
 
     generation_bytes_per_second: float  # G: weight bytes streamed per second while generating
     prompt_parameter_tokens_per_second: float  # P: prompt tokens × non-embedding parameters per second
+    attention_per_second: float = 0.0  # A: attention work (see `attention_work`) per second; 0 = not measured
 
 
 @dataclass(frozen=True)
@@ -137,10 +148,18 @@ def bits_per_weight(file_size: int, parameters: int) -> float:
     return 8 * file_size / max(1, parameters)
 
 
+def attention_work(shape: ModelShape, context_used: int) -> int:
+    """What attending over CONTEXT_USED earlier positions costs one new token: layers × width × positions."""
+    return shape.layers * shape.attention_width * context_used
+
+
 def predict_speed(shape: ModelShape, file_size: int, speed: QuantSpeed, context_used: int = 0) -> SpeedEstimate:
-    """Tokens per second for generation (memory-bound) and prompt reading (compute-bound)."""
-    bytes_per_token = file_size + kv_cache_bytes(shape, context_used)
+    """Tokens per second for generation (weights streamed + attention over the context) and prompt reading."""
+    if speed.attention_per_second > 0:
+        attention = attention_work(shape, context_used) / speed.attention_per_second
+    else:  # an old calibration: count only the KV bytes read
+        attention = kv_cache_bytes(shape, context_used) / speed.generation_bytes_per_second
     return SpeedEstimate(
-        generation=speed.generation_bytes_per_second / bytes_per_token,
+        generation=1 / (file_size / speed.generation_bytes_per_second + attention),
         prompt=speed.prompt_parameter_tokens_per_second / shape.non_embedding_parameters,
     )

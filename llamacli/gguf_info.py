@@ -10,13 +10,14 @@ bytes it needs when the prefix is too short. The tests check it field by field a
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import struct
-from array import array
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from llamacli import file_facts
 from llamacli.errors import ModelLoadError
 
 MAGIC = b"GGUF"
@@ -116,8 +117,8 @@ class _Cursor:
         return self.take(self.u64()) - 8
 
 
-def _value(cur: _Cursor, vtype: int, keep_offsets: bool) -> Any:
-    """One value; arrays become their first element (or string offsets when KEEP_OFFSETS) and a count."""
+def _value(cur: _Cursor, vtype: int, keep_index: bool) -> Any:
+    """One value; arrays become their first element (or a string index when KEEP_INDEX) and a count."""
     if vtype in _SCALARS:
         fmt = _SCALARS[vtype]
         return cur.unpack(fmt, struct.calcsize(fmt))
@@ -134,43 +135,82 @@ def _value(cur: _Cursor, vtype: int, keep_offsets: bool) -> Any:
         first = struct.unpack_from(_SCALARS[etype], cur.buf, start)[0] if count else None
         return _Array(count, first, None)
     if etype == _STRING:
-        return _Array(count, None, _skip_strings(cur, count, keep_offsets))
+        return _Array(count, None, _skip_strings(cur, count, keep_index))
     raise Malformed(f"arrays of type {etype} are not supported")
 
 
-def _skip_strings(cur: _Cursor, count: int, keep_offsets: bool) -> array[int] | None:
+_U64 = struct.Struct("<Q").unpack_from
+INDEX_EVERY = 256  # remember where every 256th token starts: enough to find any token, bounded memory
+
+
+def _skip_strings(cur: _Cursor, count: int, keep_index: bool) -> list[int] | None:
     """Walk COUNT length-prefixed strings (the hot loop: Llama 3 has 128k tokens and 280k merges).
 
-    Offsets are kept in an array of u64 (8 bytes each; a list of ints takes ~40): a hostile count
-    can make the walk cover the whole file, and memory then stays at most the file's size.
+    The fast path reads lengths without per-string bounds checks and lets `struct` stop it at the end of
+    the buffer; only then does the careful walk say whether the file is malformed or the prefix short.
+    With KEEP_INDEX, the start of every INDEX_EVERY-th string is kept (see `_string_at`), never one
+    offset per string: a hostile array of a hundred million empty strings costs no memory.
     """
-    if count * 8 > cur.file_size - cur.pos:
+    if count * 8 > cur.file_size - cur.pos:  # every string has at least its 8-byte length
         raise Malformed(f"an array of {count} strings cannot fit in the file")
-    unpack, buf, pos, have = struct.unpack_from, cur.buf, cur.pos, cur.have
-    offsets: array[int] | None = array("Q") if keep_offsets else None
-    append = offsets.append if offsets is not None else None
-    required = pos
-    for _ in range(count):
-        if pos + 8 > have:
-            required = pos + 8
-            break
-        if append is not None:
-            append(pos)
-        pos += 8 + unpack("<Q", buf, pos)[0]
-        required = pos
-    if required > cur.file_size:
-        raise Malformed(f"a string array runs past the end of the file (byte {required})")
-    if required > have:
-        raise NeedMore(max(required, have * 2))
+    buf, pos = cur.buf, cur.pos
+    index: list[int] | None = [] if keep_index else None
+    try:
+        if index is None:
+            for _ in range(count):
+                pos += 8 + _U64(buf, pos)[0]
+        else:
+            blocks, rest = divmod(count, INDEX_EVERY)
+            mark, every = index.append, range(INDEX_EVERY)
+            for _ in range(blocks):
+                mark(pos)
+                for _ in every:
+                    pos += 8 + _U64(buf, pos)[0]
+            mark(pos)
+            for _ in range(rest):
+                pos += 8 + _U64(buf, pos)[0]
+    except (struct.error, OverflowError):
+        _stopped_early(cur, count)
+    if pos > cur.file_size:
+        raise Malformed(f"a string array runs past the end of the file (byte {pos})")
+    if pos > cur.have:
+        raise NeedMore(max(pos, cur.have * 2))
     cur.pos = pos
-    return offsets
+    return index
+
+
+def _stopped_early(cur: _Cursor, count: int) -> NoReturn:
+    """Why COUNT strings from the cursor cannot be walked in the buffer: Malformed, or NeedMore with how much.
+
+    A short prefix asks for an estimate of the whole array (the remaining strings at the average length
+    so far, plus a margin), so a remote header read takes two or three requests, not one per doubling.
+    """
+    buf, start, have, size = cur.buf, cur.pos, cur.have, cur.file_size
+    pos = start
+    for i in range(count):
+        if pos + 8 > have:
+            if pos + 8 > size:
+                break
+            average = (pos - start) / i if i else 16
+            raise NeedMore(max(int(pos + (count - i) * average * 1.25) + (1 << 20), have * 2))
+        pos += 8 + _U64(buf, pos)[0]
+    raise Malformed(f"a string array runs past the end of the file (byte {pos})")
+
+
+def _string_at(buf: Any, index: list[int], i: int) -> str:
+    """String I of an array walked with KEEP_INDEX (at most INDEX_EVERY - 1 strings skipped to find it)."""
+    pos = index[i // INDEX_EVERY]
+    for _ in range(i % INDEX_EVERY):
+        pos += 8 + _U64(buf, pos)[0]
+    n = _U64(buf, pos)[0]
+    return bytes(buf[pos + 8 : pos + 8 + n]).decode("utf-8", "replace")
 
 
 @dataclass
 class _Array:
     count: int
     first: Any
-    string_offsets: array[int] | None
+    string_index: list[int] | None
 
 
 def parse(buf: Any, file_size: int) -> GGUFInfo:
@@ -187,7 +227,7 @@ def parse(buf: Any, file_size: int) -> GGUFInfo:
     kv: dict[str, Any] = {}
     for _ in range(n_kv):
         key = cur.string(limit=MAX_KEY)
-        kv[key] = _value(cur, cur.u32(), keep_offsets=key == "tokenizer.ggml.tokens")
+        kv[key] = _value(cur, cur.u32(), keep_index=key == "tokenizer.ggml.tokens")
     parameters = 0
     for _ in range(n_tensors):
         cur.skip_string()
@@ -245,25 +285,46 @@ def _info(kv: dict[str, Any], buf: Any, parameters: int, n_tensors: int, data_of
 
 def _special(kv: dict[str, Any], buf: Any, tokens: _Array | None, number: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    offsets = tokens.string_offsets if tokens else None
+    index = tokens.string_index if tokens else None
     for kind in SPECIAL_TOKENS:
         token_id = number(f"tokenizer.ggml.{kind}_token_id")
         if token_id is None:
             continue
         text = None
-        if offsets is not None and 0 <= token_id < len(offsets):
-            start = offsets[token_id]
-            n = struct.unpack_from("<Q", buf, start)[0]
-            text = bytes(buf[start + 8 : start + 8 + n]).decode("utf-8", "replace")
+        if index is not None and tokens is not None and 0 <= token_id < tokens.count:
+            text = _string_at(buf, index, token_id)
         out[kind] = {"id": token_id, "text": text}
     return out
 
 
-def read(path: Path) -> GGUFInfo:
+HEADER_FACT = "gguf-header-1"  # the file_facts kind (the number changes when GGUFInfo does)
+
+
+def read(path: Path, cache_dir: Path | None = None) -> GGUFInfo:
     """Parse the header of the GGUF at PATH (memory-mapped: only header pages are read).
 
+    With CACHE_DIR, a header already parsed for this exact file is recalled instead (Llama 3's 128k-token
+    vocabulary takes tens of milliseconds to walk) and a new parse is remembered.
     ModelLoadError (exit 3) when it is not a readable GGUF.
     """
+    if cache_dir is not None:
+        with contextlib.suppress(OSError, TypeError):
+            known = file_facts.recall(path, HEADER_FACT, cache_dir)
+            if isinstance(known, dict):
+                return GGUFInfo(**known)
+    info = _read(path)
+    if cache_dir is not None:
+        remember(path, info, cache_dir)
+    return info
+
+
+def remember(path: Path, info: GGUFInfo, cache_dir: Path) -> None:
+    """Keep INFO as PATH's header (after a download, whose header was checked as it was verified)."""
+    file_facts.remember(path, HEADER_FACT, cache_dir, info.to_dict())
+
+
+def _read(path: Path) -> GGUFInfo:
+    """Parse PATH's header, whatever is wrong with the file reported as ModelLoadError."""
     try:
         with path.open("rb") as f:
             size = path.stat().st_size

@@ -144,6 +144,17 @@ class History:
         )
         return int(cursor.lastrowid or 0)
 
+    def start_conversation(self, model: str, system: str | None, first_message: str) -> tuple[int, int]:
+        """Create a conversation with its first user message in one transaction; (conversation id, message id).
+
+        One transaction, so a kill between the two never leaves a conversation without its message.
+        """
+        with self._db:
+            self._db.execute("BEGIN")
+            conversation_id = self.new_conversation(model, system)
+            message_id = self._insert_message(conversation_id, "user", first_message, time.time(), False)
+        return conversation_id, message_id
+
     def update_conversation(self, conversation_id: int, *, model: str, system: str | None) -> None:
         """Record a model switch or a new system prompt."""
         self._db.execute(
@@ -153,14 +164,17 @@ class History:
 
     def add_message(self, conversation_id: int, role: str, content: str, *, interrupted: bool = False) -> int:
         """Append a message; returns its id."""
-        now = time.time()
         with self._db:
             self._db.execute("BEGIN")
-            cursor = self._db.execute(
-                "INSERT INTO messages (conversation_id, role, content, created, interrupted) VALUES (?, ?, ?, ?, ?)",
-                (conversation_id, role, content, now, int(interrupted)),
-            )
-            self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+            return self._insert_message(conversation_id, role, content, time.time(), interrupted)
+
+    def _insert_message(self, conversation_id: int, role: str, content: str, now: float, interrupted: bool) -> int:
+        """Insert a message and touch its conversation (inside the caller's transaction)."""
+        cursor = self._db.execute(
+            "INSERT INTO messages (conversation_id, role, content, created, interrupted) VALUES (?, ?, ?, ?, ?)",
+            (conversation_id, role, content, now, int(interrupted)),
+        )
+        self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         return int(cursor.lastrowid or 0)
 
     def update_message(

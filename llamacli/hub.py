@@ -173,34 +173,55 @@ def client() -> Any:
 
 
 def _read_range(remote: RemoteFile, start: int, end: int) -> bytes:
+    """Bytes START..END of REMOTE; from a server without Range support, only as far as END is read."""
     headers = {**remote.headers, "Range": f"bytes={start}-{end - 1}"}
-    with _errors(remote.repo, remote.file):
-        response = client().get(remote.url, headers=headers, follow_redirects=True, timeout=30)
-    if response.status_code == 206:
-        return bytes(response.content)
-    if response.status_code == 200:  # no Range support: keep only what was asked
-        return bytes(response.content[start:end])
-    raise DownloadError(remote.repo, remote.file, f"the server answered HTTP {response.status_code}")
+    got = bytearray()
+    with (
+        _errors(remote.repo, remote.file),
+        client().stream("GET", remote.url, headers=headers, follow_redirects=True, timeout=30) as response,
+    ):
+        if response.status_code not in (200, 206):
+            raise DownloadError(remote.repo, remote.file, f"the server answered HTTP {response.status_code}")
+        skip = start if response.status_code == 200 else 0  # the whole file from its first byte
+        for chunk in response.iter_bytes():
+            got += chunk
+            if len(got) >= skip + end - start:
+                break
+    return bytes(got[skip : skip + end - start])
 
 
-def remote_header(repo: str, file: str, revision: str = "main") -> gguf_info.GGUFInfo:
-    """The GGUF header of a file on the Hub, read with Range requests (only the header's bytes).
+@dataclass(frozen=True)
+class RemoteHeader:
+    """A GGUF header read from the Hub, and the bytes it was parsed from (the file's first bytes)."""
 
-    Returns the same GGUFInfo as `gguf_info.read` on a local file (for the memory check before a pull).
+    info: gguf_info.GGUFInfo
+    prefix: bytes
+
+
+def read_header(remote: RemoteFile) -> RemoteHeader:
+    """The GGUF header of REMOTE, read with Range requests (the header's bytes, in two or three requests).
+
+    Gives the same GGUFInfo as `gguf_info.read` on the downloaded file (for the memory check before a pull).
     """
-    remote = resolve(repo, file, revision)
     buf = bytearray()
     want = min(HEADER_FIRST_READ, remote.size)
     while True:
         chunk = _read_range(remote, len(buf), want)
         if not chunk:
-            raise DownloadError(repo, file, "the server sent an empty range")
+            raise DownloadError(remote.repo, remote.file, "the server sent an empty range")
         buf += chunk
         try:
-            return gguf_info.parse(buf, remote.size)
-        except gguf_info.NeedMore as e:
+            return RemoteHeader(gguf_info.parse(buf, remote.size), bytes(buf))
+        except gguf_info.NeedMore as e:  # the parser estimates how far a long string array goes
             want = min(max(e.needed, len(buf) * 2), remote.size)
             if want > HEADER_MAX:
-                raise DownloadError(repo, file, f"the GGUF header is larger than {HEADER_MAX >> 20} MiB") from e
+                raise DownloadError(
+                    remote.repo, remote.file, f"the GGUF header is larger than {HEADER_MAX >> 20} MiB"
+                ) from e
         except gguf_info.Malformed as e:
-            raise DownloadError(repo, file, f"not a valid GGUF file: {e}") from e
+            raise DownloadError(remote.repo, remote.file, f"not a valid GGUF file: {e}") from e
+
+
+def remote_header(repo: str, file: str, revision: str = "main") -> gguf_info.GGUFInfo:
+    """The GGUF header of a file on the Hub (see `read_header`)."""
+    return read_header(resolve(repo, file, revision)).info

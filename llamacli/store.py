@@ -11,6 +11,12 @@ A model is present only when its manifest exists, and a manifest is written (ato
 its blob was verified and moved into place: nothing half-written is ever listed or loaded. Imported
 models have a manifest pointing at the user's own file, which is never copied, moved or deleted.
 
+Crash consistency (kill -9 at any instant): every JSON file is written to a temporary name and renamed;
+a blob's lock is held from its download through the writing of its manifest, and by `rm` while it
+deletes; `rm` deletes the file before the manifest. What an interrupted command can leave behind (a
+blob no manifest points at, a manifest whose file is gone, a stale record or temporary file) is never
+listed, and `sweep` (run by `rm`) deletes it.
+
 Everything read back from disk is untrusted (a manifest may be edited, a blob or a directory replaced
 by a symlink): a manifest is used only if it is a regular file with fields of the right types, and a
 pulled model's file must be its own blob, named by a 64-hex sha256. Nothing is deleted unless the
@@ -31,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from llamacli import paths
-from llamacli.errors import BusyError, OutsideStore
+from llamacli.errors import BusyError, OutsideStore, StoreError
 
 SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 MANIFEST_MAX = 1 << 20  # ours are a few hundred bytes; anything larger is not a manifest
@@ -48,6 +54,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "parameters": (int, type(None)),
     "created": (int, float),
 }
+
+RM_WAIT = 10.0  # seconds rm waits for a pull that is recording the same file (a download is never waited for)
 
 
 @dataclass(frozen=True)
@@ -114,8 +122,11 @@ class Store:
         return self.partials / f"sha256-{_digest(sha256)}.part"
 
     @contextlib.contextmanager
-    def lock(self, sha256: str, on_wait: object = None) -> Iterator[None]:
-        """Hold the download lock of one blob (released by the kernel if the process dies)."""
+    def lock(self, sha256: str, on_wait: object = None, timeout: float = -1) -> Iterator[None]:
+        """Hold the lock of one blob (released by the kernel if the process dies).
+
+        Waits for it (calling ON_WAIT first) up to TIMEOUT seconds (-1: forever), then BusyError.
+        """
         from filelock import FileLock, Timeout
 
         self.partials.mkdir(parents=True, exist_ok=True)
@@ -125,9 +136,29 @@ class Store:
         except Timeout:
             if callable(on_wait):
                 on_wait()
-            lock.acquire()
+            try:
+                lock.acquire(timeout=timeout)
+            except Timeout:
+                raise BusyError(sha256) from None
         try:
             yield
+        finally:
+            lock.release()
+
+    @contextlib.contextmanager
+    def _if_free(self, sha256: str) -> Iterator[bool]:
+        """Hold the blob's lock if no process holds it right now; yields whether it is held."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.partials / f"sha256-{sha256}.lock"))
+        self.partials.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            yield False
+            return
+        try:
+            yield True
         finally:
             lock.release()
 
@@ -137,9 +168,7 @@ class Store:
 
     def mark_partial(self, sha256: str, manifest: Manifest) -> None:
         """Record what a partial download is, so `rm` can find it before it completes."""
-        self.partials.mkdir(parents=True, exist_ok=True)
-        target = self.partials / f"sha256-{sha256}.json"
-        target.write_text(json.dumps(asdict(manifest)), encoding="utf-8")
+        _write_atomic(self.partials / f"sha256-{sha256}.json", json.dumps(asdict(manifest)))
 
     def unmark_partial(self, sha256: str) -> None:
         """The download completed (or was deleted): forget its record."""
@@ -159,19 +188,16 @@ class Store:
 
     def remove_partial(self, sha256: str) -> int:
         """Delete a partial download unless a process is writing it right now; return bytes freed."""
-        from filelock import FileLock, Timeout
+        with self._if_free(sha256) as free:
+            if not free:
+                raise BusyError(sha256)
+            return self._drop_partial(sha256)
 
-        lock = FileLock(str(self.partials / f"sha256-{sha256}.lock"))
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            raise BusyError(sha256) from None
-        try:
-            freed = self._delete(self.partial_path(sha256))
-            self.unmark_partial(sha256)
-            return freed
-        finally:
-            lock.release()
+    def _drop_partial(self, sha256: str) -> int:
+        """Delete a partial download and its record (the caller holds the lock); bytes freed."""
+        freed = self._delete(self.partial_path(sha256))
+        self.unmark_partial(sha256)
+        return freed
 
     def _manifest_file(self, key: str) -> Path:
         return self.manifests / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
@@ -213,12 +239,8 @@ class Store:
 
     def put(self, manifest: Manifest) -> Manifest:
         """Record a present model (atomically: a reader sees the old state or the new, never half)."""
-        self.manifests.mkdir(parents=True, exist_ok=True)
         manifest = Manifest(**{**asdict(manifest), "created": manifest.created or time.time()})
-        target = self._manifest_file(manifest.key)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(asdict(manifest), indent=2), encoding="utf-8")
-        os.replace(tmp, target)
+        _write_atomic(self._manifest_file(manifest.key), json.dumps(asdict(manifest), indent=2))
         return manifest
 
     def all(self) -> list[Manifest]:
@@ -231,17 +253,68 @@ class Store:
     def remove(self, manifest: Manifest) -> int:
         """Forget a model and delete its blob unless another manifest uses it; return bytes freed.
 
-        Every path is checked before anything is deleted, so a refusal (OutsideStore) changes nothing.
+        The file goes first and the manifest last, under the blob's lock (so a pull cannot be recording
+        the same file meanwhile): a kill in between leaves a manifest whose file is missing, which is
+        never listed and which `sweep` drops, never a blob nobody points at. Every path is checked
+        before anything is deleted, so a refusal (OutsideStore) changes nothing.
         """
-        targets = [self._manifest_file(manifest.key)]
         if manifest.imported or manifest.sha256 is None or not SHA256.match(manifest.sha256):
-            pass  # an imported file is the user's: forgotten, never deleted
-        elif not any(m.sha256 == manifest.sha256 and not m.imported and m.key != manifest.key for m in self.all()):
-            targets += [self.blob_path(manifest.sha256), self.partial_path(manifest.sha256)]
-        for path in targets:
+            self._delete(self._manifest_file(manifest.key))  # an imported file is the user's: only forgotten
+            return 0
+        for path in (
+            self._manifest_file(manifest.key),
+            self.blob_path(manifest.sha256),
+            self.partial_path(manifest.sha256),
+        ):
             self._check_inside(path)
-        sizes = [self._delete(path) for path in targets]
-        return sum(sizes[1:])
+        with self.lock(manifest.sha256, timeout=RM_WAIT):
+            freed = 0 if self._used(manifest.sha256, besides=manifest.key) else self._delete_blob(manifest.sha256)
+            self._delete(self._manifest_file(manifest.key))
+        return freed
+
+    def release(self, sha256: str) -> int:
+        """Delete the blob of SHA256 unless a manifest points at it (a superseded file); bytes freed."""
+        with self.lock(sha256, timeout=RM_WAIT):
+            return 0 if self._used(sha256) else self._delete_blob(sha256)
+
+    def _used(self, sha256: str, besides: str | None = None) -> bool:
+        return any(m.sha256 == sha256 and not m.imported and m.key != besides for m in self.all())
+
+    def _delete_blob(self, sha256: str) -> int:
+        """Delete the blob and any partial download of SHA256 (the caller holds its lock); bytes freed."""
+        return self._delete(self.blob_path(sha256)) + self._drop_partial(sha256)
+
+    def sweep(self) -> int:
+        """Delete what interrupted commands left behind; return bytes freed.
+
+        A blob no manifest points at (a pull killed between moving its file into place and recording
+        it), a manifest whose blob is gone (an rm killed between its two steps), a partial record
+        without its partial file, a temporary file of a dead process. Blobs a process holds are skipped.
+        """
+        freed = 0
+        for stale in [*self.manifests.glob("*.tmp"), *self.partials.glob("*.tmp")]:
+            if not _alive(stale):
+                with contextlib.suppress(OSError):
+                    stale.unlink(missing_ok=True)
+        shas = {p.name.removeprefix("sha256-").split(".")[0] for p in self.blobs.glob("sha256-*.gguf")}
+        shas |= {p.name.removeprefix("sha256-").removesuffix(".json") for p in self.partials.glob("sha256-*.json")}
+        shas |= {m.sha256 for m in self.all() if m.sha256 and not m.imported}
+        for sha in sorted(filter(SHA256.match, shas)):  # an odd name is not ours to delete
+            with contextlib.suppress(OSError, OutsideStore), self._if_free(sha) as free:  # housekeeping: never fails
+                freed += self._sweep_one(sha) if free else 0
+        return freed
+
+    def _sweep_one(self, sha256: str) -> int:
+        """Sweep one digest whose lock the caller holds."""
+        for m in self.all():
+            if m.sha256 == sha256 and not m.imported and not self.file_of(m).is_file():
+                self._delete(self._manifest_file(m.key))
+        if not self.partial_path(sha256).exists():
+            self.unmark_partial(sha256)
+        blob = self.blob_path(sha256)
+        if blob.is_file() and not self._used(sha256):
+            return self._delete_blob(sha256)
+        return 0
 
     def _check_inside(self, path: Path) -> None:
         """OutsideStore unless the directory holding PATH resolves inside the store's root.
@@ -261,6 +334,33 @@ class Store:
             return 0
         path.unlink(missing_ok=True)
         return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
+
+def _write_atomic(target: Path, text: str) -> None:
+    """Write TEXT to TARGET through a temporary file and a rename; StoreError (nothing changed) if it fails."""
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError as e:  # a full disk, a file size limit, a read-only store
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise StoreError(target, e) from e
+
+
+def _alive(tmp: Path) -> bool:
+    """Whether the process that wrote TMP (NAME.PID.tmp) still runs."""
+    pid = tmp.name.removesuffix(".tmp").rsplit(".", 1)[-1]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _digest(sha256: str) -> str:

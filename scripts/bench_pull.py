@@ -4,10 +4,11 @@
    302 to the other origin, Range-capable GET; the whole command, with sha256 hashing, the GGUF check
    and fsync) vs a plain streaming GET of the same URL with httpx (httpx2, the fork huggingface_hub 2.4
    uses) written to a file. Ratio = pull throughput / plain GET throughput (target >= 0.9).
-2. `show` on the largest local file: the header read (`gguf_info.read`) and the whole `llamacli show`
-   command, on the bundled SmolLM2 file and on a synthetic GGUF with a Llama-3-sized vocabulary
-   (128,256 tokens + 280,147 merges, written with the gguf package) padded to --size MB
-   (target < 0.2 s). With --reference, the gguf package's own GGUFReader on the same files.
+2. `show` on the largest local file: the header parse (`gguf_info.read`) and the whole `llamacli show`
+   command, the first time (the header is parsed) and again (the header is remembered per file), on
+   the bundled SmolLM2 file and on a synthetic GGUF with a Llama-3-sized vocabulary (128,256 tokens
+   + 280,147 merges, written with the gguf package) padded to --size MB (target < 0.2 s). With
+   --reference, the gguf package's own GGUFReader on the same files.
 
 Usage: .venv/bin/python scripts/bench_pull.py [--size MB] [--runs N] [--reference]
 """
@@ -30,6 +31,7 @@ from llamacli.locate import package_file  # noqa: E402
 from tests.hubserver import HubServer  # noqa: E402
 
 BIN = Path(sys.executable).parent
+REPO_NAME = "bench/Bench-GGUF"
 
 
 def llama3_like(path: Path, size_mb: int) -> Path:
@@ -69,6 +71,7 @@ def timed(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def plain_get(url: str, target: Path) -> None:
+    """The baseline: what anyone would write with httpx (defaults, streamed to a file)."""
     import httpx2
 
     with httpx2.Client() as client, client.stream("GET", url) as response, target.open("wb") as f:
@@ -77,18 +80,29 @@ def plain_get(url: str, target: Path) -> None:
             f.write(chunk)
 
 
-def bench_pull(file: Path, runs: int, workdir: Path) -> None:
+def serve(file: Path) -> None:
+    """Run the loopback Hub in this process until stdin closes (so no benchmarked client shares its GIL)."""
     server = HubServer().start()
-    repo = "bench/Bench-GGUF"
-    server.add(repo, {"Bench-Q8_0.gguf": file})
-    sha = server.repos[repo].files["Bench-Q8_0.gguf"].sha256
+    server.add(REPO_NAME, {"Bench-Q8_0.gguf": file})
+    print(server.endpoint, server.cdn, server.repos[REPO_NAME].files["Bench-Q8_0.gguf"].sha256, flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+def bench_pull(file: Path, runs: int, workdir: Path) -> None:
+    """Both sides are fresh processes (interpreter start-up and imports included) against a server process."""
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    endpoint, cdn, sha = server.stdout.readline().split()
     size = file.stat().st_size
-    env = {**os.environ, "HF_ENDPOINT": server.endpoint, "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HUB_DISABLE_TELEMETRY": "1"}
 
     def pull() -> None:
         home = Path(tempfile.mkdtemp(dir=workdir))
         result = subprocess.run(
-            [str(BIN / "llamacli"), "pull", f"hf.co/{repo}:Q8_0"],
+            [str(BIN / "llamacli"), "pull", f"hf.co/{REPO_NAME}:Q8_0"],
             env={**env, "LLAMACLI_HOME": str(home)},
             capture_output=True,
             check=False,
@@ -97,33 +111,39 @@ def bench_pull(file: Path, runs: int, workdir: Path) -> None:
         subprocess.run(["rm", "-rf", str(home)], check=True)
 
     def baseline() -> None:
-        plain_get(f"{server.cdn}/cdn/{sha}", workdir / "plain.gguf")
-        (workdir / "plain.gguf").unlink()
+        target = workdir / "plain.gguf"
+        subprocess.run([sys.executable, __file__, "--plain-get", f"{cdn}/cdn/{sha}", str(target)], check=True)
+        target.unlink()
 
     file.read_bytes()  # warm the page cache for both
     t_pull, t_plain = [], []
     for _ in range(runs):  # interleaved, so both see the same machine load
         t_plain.append(timed(baseline, 1))
         t_pull.append(timed(pull, 1))
-    server.stop()
+    server.communicate("")
     plain, ours = min(t_plain), min(t_pull)
-    print(f"download of {size / 1e6:.0f} MB from the loopback Hub (best of {runs}):")
+    print(f"download of {size / 1e6:.0f} MB from the loopback Hub (best of {runs}; each a fresh process):")
     print(f"  plain httpx GET        {plain:6.2f} s  {size / plain / 1e6:7.1f} MB/s")
     print(f"  llamacli pull          {ours:6.2f} s  {size / ours / 1e6:7.1f} MB/s   (whole command)")
     print(f"  ratio pull / plain     {plain / ours:6.2f}   (target >= 0.9)")
 
 
-def bench_show(files: dict[str, Path], runs: int, reference: bool) -> None:
+def bench_show(files: dict[str, Path], runs: int, reference: bool, workdir: Path) -> None:
+    """First `show` of a file (nothing remembered: a fresh LLAMACLI_HOME each run) and later ones."""
     from gguf import GGUFReader
+
+    def show(path: Path, home: Path) -> None:
+        env = {**os.environ, "LLAMACLI_HOME": str(home)}
+        subprocess.run([str(BIN / "llamacli"), "show", str(path)], capture_output=True, check=True, env=env)
 
     print(f"show (best of {runs}):")
     for label, path in files.items():
         read = timed(lambda p=path: gguf_info.read(p), runs)
-        cmd = timed(
-            lambda p=path: subprocess.run([str(BIN / "llamacli"), "show", str(p)], capture_output=True, check=True),
-            runs,
-        )
-        line = f"  {label:<44} header read {read:6.3f} s · llamacli show {cmd:5.2f} s"
+        first = timed(lambda p=path: show(p, Path(tempfile.mkdtemp(dir=workdir))), runs)
+        home = Path(tempfile.mkdtemp(dir=workdir))
+        show(path, home)
+        again = timed(lambda p=path, h=home: show(p, h), runs)
+        line = f"  {label:<44} header parse {read:5.3f} s · llamacli show: first {first:4.2f} s, again {again:4.2f} s"
         if reference:
             started = time.perf_counter()
             GGUFReader(path)
@@ -136,7 +156,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1000, help="size of the synthetic model file, MB")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--reference", action="store_true", help="also time gguf.GGUFReader (slow: tens of s)")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--plain-get", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve)
+    if args.plain_get:
+        return plain_get(args.plain_get[0], Path(args.plain_get[1]))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         big = llama3_like(work / "llama3-like.gguf", args.size)
@@ -149,6 +175,7 @@ def main() -> None:
             },
             args.runs,
             args.reference,
+            work,
         )
 
 

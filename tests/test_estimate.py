@@ -7,6 +7,7 @@ import pytest
 from llamacli.estimate import (
     ModelShape,
     QuantSpeed,
+    attention_work,
     bits_per_weight,
     compute_bytes,
     kv_cache_bytes,
@@ -65,7 +66,41 @@ def test_speed_prediction() -> None:
     assert predicted.generation == pytest.approx(100.0)  # 10 GB/s over 100 MB per token
     assert predicted.prompt == pytest.approx(20e9 / (134_515_008 - 49152 * 576))
     later = predict_speed(SMOLLM2, file_size=100_000_000, speed=speed, context_used=4096)
-    assert later.generation == pytest.approx(10e9 / (100_000_000 + kv_cache_bytes(SMOLLM2, 4096)))
+    assert later.generation == pytest.approx(10e9 / (100_000_000 + kv_cache_bytes(SMOLLM2, 4096)))  # A unknown
+    measured = QuantSpeed(10e9, 20e9, attention_per_second=30 * 576 * 1000 * 50)  # 1,000 positions: 20 ms
+    deep = predict_speed(SMOLLM2, file_size=100_000_000, speed=measured, context_used=1000)
+    assert deep.generation == pytest.approx(1 / (0.01 + 0.02))  # 10 ms of weights + 20 ms of attention
+
+
+def test_attention_width_is_query_heads_times_head_size() -> None:
+    gemma_like = ModelShape(layers=18, kv_heads=1, head_dim=256, parameters=268_098_176, n_embd=640, heads=4)
+    assert gemma_like.attention_width == 1024  # wider than n_embd
+    assert SMOLLM2.attention_width == SMOLLM2.embedding_width  # heads unknown: n_embd
+    assert attention_work(gemma_like, 100) == 18 * 1024 * 100
+
+
+def test_calibration_fit_recovers_the_rates() -> None:
+    """Two depths, two unknowns: speeds made from known G per type and one A give them back."""
+    from llamacli.calibrate import GENERATED_TOKENS, PROMPT_TOKENS, SHORT_PROMPT, FileRun, measurements
+
+    a, size = 2e11, 100_000_000
+
+    def speed_at(depth: int, g: float) -> float:
+        return 1 / (size / g + attention_work(SMOLLM2, depth + GENERATED_TOKENS // 2) / a)
+
+    runs = [
+        FileRun(q, SMOLLM2, size, speed_at(SHORT_PROMPT, g), speed_at(PROMPT_TOKENS, g), 1000.0)
+        for q, g in (("Q8_0", 5e9), ("Q4_K_M", 7e9), ("Q2_K", 6e9))
+    ]
+    noisy = FileRun("Q4_1", SMOLLM2, size, 50.0, 55.0, 1000.0)  # the deeper run was faster: no rate from it
+    fitted = measurements([*runs, noisy])
+    for run, g in zip(runs, (5e9, 7e9, 6e9), strict=True):
+        assert fitted[run.quant].speed.generation_bytes_per_second == pytest.approx(g)
+        assert fitted[run.quant].speed.attention_per_second == pytest.approx(a)
+    assert fitted["Q4_1"].speed.attention_per_second == pytest.approx(a)  # the shared rate applies to it too
+    assert fitted["Q4_1"].speed.prompt_parameter_tokens_per_second == 1000.0 * SMOLLM2.non_embedding_parameters
+    alone = measurements([noisy])["Q4_1"].speed  # nothing to learn A from: the KV-bytes model stays
+    assert alone.attention_per_second == 0 and alone.generation_bytes_per_second == pytest.approx(50 * size)
 
 
 def test_bits_per_weight() -> None:

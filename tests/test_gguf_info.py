@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import struct
 from pathlib import Path
@@ -124,3 +125,59 @@ def test_a_float_where_a_count_belongs_is_not_a_count(tmp_path: Path, bits: int)
     path.write_bytes(bytes(data))
     info = gguf_info.read(path)
     assert info.layers is None and info.context_length == 256
+
+
+def small_vocab_gguf(path: Path, tokens: list[bytes], specials: dict[str, int]) -> Path:
+    """A header-only GGUF with TOKENS as its vocabulary and SPECIALS as its special token ids."""
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_token_list(tokens)
+    for kind, token_id in specials.items():
+        writer.add_uint32(f"tokenizer.ggml.{kind}_token_id", token_id)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.mark.parametrize("token_id", [0, 1, 255, 256, 257, 511, 512, 777, 999])
+def test_special_tokens_are_found_anywhere_in_the_vocabulary(tmp_path: Path, token_id: int) -> None:
+    """Only every 256th token's position is kept: ids at, before and after those marks read right."""
+    tokens = [f"<t{i}>".encode() * (1 + i % 7) for i in range(1000)]
+    path = small_vocab_gguf(tmp_path / "v.gguf", tokens, {"bos": token_id, "eos": 999})
+    special = gguf_info.read(path).special_tokens
+    assert special["bos"] == {"id": token_id, "text": tokens[token_id].decode()}
+    assert special["eos"]["text"] == tokens[999].decode()
+
+
+def test_a_huge_array_of_empty_strings_costs_no_memory(tmp_path: Path) -> None:
+    """A million empty tokens (8 MB of lengths) must not become a million remembered offsets."""
+    import tracemalloc
+
+    path = small_vocab_gguf(tmp_path / "empty.gguf", [b""] * 1_000_000, {"eos": 999_999})
+    tracemalloc.start()
+    try:
+        info = gguf_info.read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.vocab_size == 1_000_000 and info.special_tokens["eos"] == {"id": 999_999, "text": ""}
+    assert peak < 1_000_000  # one position per 256 strings: ~4k integers
+
+
+def test_a_remembered_header_is_used_until_the_file_changes(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    path = small_vocab_gguf(tmp_path / "m.gguf", [b"a", b"b"], {"eos": 1})
+    first = gguf_info.read(path, cache)
+    assert gguf_info.read(path, cache) == first == gguf_info.read(path)
+    [entry] = (cache / gguf_info.HEADER_FACT).iterdir()
+    entry.write_text('{"architecture": "remembered"')  # a damaged entry is ignored and rewritten
+    assert gguf_info.read(path, cache) == first
+    remembered = {**first.to_dict(), "name": "remembered, not parsed"}
+    entry.write_text(json.dumps(remembered))
+    assert gguf_info.read(path, cache).name == "remembered, not parsed"  # the cache really answers
+    small_vocab_gguf(path, [b"a", b"b", b"c"], {"eos": 2})  # rewritten: a new identity
+    changed = gguf_info.read(path, cache)
+    assert changed.vocab_size == 3 and changed.special_tokens["eos"]["text"] == "c"

@@ -6,9 +6,12 @@ symlink, a FIFO), nothing outside the store is read as a model, followed, or del
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -217,3 +220,56 @@ def test_partial_records_with_odd_names_are_ignored(tmp_path: Path) -> None:
     (store.partials / "sha256-.part").write_bytes(b"x")
     assert [sha for sha, _ in store.pending()] == [SHA]
     assert store.remove_partial(SHA) == 4 and store.pending() == []
+
+
+def _pulled(store: Store, name: str, data: bytes) -> Manifest:
+    """A blob and its manifest, as a pull leaves them."""
+    sha = hashlib.sha256(data).hexdigest()
+    store.blobs.mkdir(parents=True, exist_ok=True)
+    store.blob_path(sha).write_bytes(data)
+    rel = str(store.blob_path(sha).relative_to(store.root))
+    return store.put(Manifest(key=hub_key("o/r", name), path=rel, size=len(data), sha256=sha, repo="o/r"))
+
+
+def test_sweep_deletes_what_killed_commands_left_and_nothing_else(tmp_path: Path) -> None:
+    store = Store(tmp_path / "models")
+    kept = _pulled(store, "kept.gguf", b"kept")
+    orphan = _pulled(store, "orphan.gguf", b"orphan")  # a pull killed before recording: blob, no manifest
+    store._manifest_file(orphan.key).unlink()
+    dangling = _pulled(store, "dangling.gguf", b"dangling")  # an rm killed between its steps: manifest, no blob
+    store.file_of(dangling).unlink()
+    dead_tmp = store.manifests / f"x.json.{2**22 + 12345}.tmp"  # above pid_max's default: no such process
+    live_tmp = store.manifests / f"y.json.{os.getpid()}.tmp"  # a put in progress in a live process
+    dead_tmp.write_text("{")
+    live_tmp.write_text("{")
+    assert store.sweep() == len(b"orphan")
+    assert store.all() == [kept] and store.file_of(kept).read_bytes() == b"kept"
+    assert not store.file_of(orphan).exists() and not dead_tmp.exists() and live_tmp.exists()
+
+
+def test_sweep_skips_a_blob_another_process_holds(tmp_path: Path) -> None:
+    store = Store(tmp_path / "models")
+    orphan = _pulled(store, "orphan.gguf", b"being recorded")
+    store._manifest_file(orphan.key).unlink()
+    assert orphan.sha256 is not None
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(store.partials / f"sha256-{orphan.sha256}.lock")],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        assert store.sweep() == 0 and store.file_of(orphan).exists()  # a pull between rename and manifest
+    finally:
+        holder.kill()
+        holder.wait()
+    assert store.sweep() == len(b"being recorded") and not store.file_of(orphan).exists()
+
+
+HOLD = """
+import sys, time
+from filelock import FileLock
+lock = FileLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+time.sleep(60)
+"""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llamacli import references
+from llamacli import paths, references
 from llamacli.cli import options
 from llamacli.cli.output import Output
 from llamacli.errors import ConversationNotFound, LlamacliError, UsageError
@@ -48,6 +48,7 @@ def chat(
     threads: options.Threads = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="llama.cpp's log on stderr.")] = False,
     offline: options.Offline = False,
+    pull: options.PullBest = False,
 ) -> None:
     """Chat with a model; every turn is saved. /help inside lists the commands.
 
@@ -66,10 +67,10 @@ def chat(
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
     reference, conversation = _split_words(list(words or []), resume)
-    load = LoadParams(n_ctx=ctx, n_threads=threads, verbose=verbose)
+    load = LoadParams(n_ctx=ctx, n_threads=threads, verbose=verbose, probe_cache=paths.cache_dir())
     gen = GenerationParams(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, max_tokens=max_tokens)
     service.validate(load, gen)
-    start_chat(reference, load, gen, system=system, resume=resume, conversation=conversation)
+    start_chat(reference, load, gen, system=system, resume=resume, conversation=conversation, pull=pull and not offline)
 
 
 def _split_words(words: list[str], resume: bool) -> tuple[str | None, str | None]:
@@ -95,9 +96,10 @@ def start_chat(
     system: str | None = None,
     resume: bool = False,
     conversation: str | None = None,
+    pull: bool = False,
 ) -> None:
     """Open the session (resuming one if asked) and run the loop until /bye or Ctrl-D."""
-    from llamacli import paths
+    from llamacli.cli import auto_model
     from llamacli.cli.chat_input import PlainInput, TerminalInput
     from llamacli.cli.run_cmd import warn_if_too_big
     from llamacli.engine import Model
@@ -113,7 +115,11 @@ def start_chat(
             past = history.get(conversation) if conversation else history.latest()
             if past is None:
                 raise ConversationNotFound("latest")
-        local = service.resolve(reference or (past.model if past else None))
+        if past is None and auto_model.wants_auto(reference):
+            explicit = reference == auto_model.AUTO
+            local = auto_model.resolve_auto(out, load.n_ctx, explicit=explicit, pull=pull)
+        else:
+            local = service.resolve(reference or (past.model if past else None))
         warn_if_too_big(out, local, load.n_ctx)
         with out.status(f"Loading {local.name}…"):
             model = Model(local.path, load)

@@ -19,3 +19,9 @@ Threads = Annotated[
     int | None, typer.Option("--threads", "-t", help="CPU threads [default: physical cores].", show_default=False)
 ]
 Offline = Annotated[bool, typer.Option("--offline", help="Never touch the network.")]
+PullBest = Annotated[
+    bool,
+    typer.Option(
+        "--pull", help="With no model named (or 'auto'): first download the model 'recommend' picks, if not here."
+    ),
+]

@@ -13,7 +13,6 @@ from llamacli.sizes import parse_size
 if TYPE_CHECKING:
     from llamacli.calibrate import Calibration
     from llamacli.hardware import Hardware
-    from llamacli.locate import LocalModel
     from llamacli.services.recommend import Report
 
 
@@ -22,7 +21,14 @@ def recommend(
         str | None,
         typer.Option("--memory", help="Memory budget, e.g. 8G [default: available RAM].", show_default=False),
     ] = None,
-    min_speed: Annotated[float, typer.Option("--min-speed", help="Slowest acceptable generation, tokens/s.")] = 8.0,
+    min_speed: Annotated[
+        float | None,
+        typer.Option(
+            "--min-speed",
+            help="Slowest acceptable generation, tokens/s [default: LLAMACLI_MIN_SPEED, else 8].",
+            show_default=False,
+        ),
+    ] = None,
     ctx: Annotated[
         int | None,
         typer.Option(
@@ -50,7 +56,7 @@ def recommend(
     from llamacli.services import recommend as service
 
     budget = parse_size(memory) if memory is not None else None
-    if min_speed < 0 or min_speed != min_speed:
+    if min_speed is not None and not min_speed >= 0:
         raise InvalidValue(f"--min-speed must be zero or more, got {min_speed:g}")
     if ctx is not None and not (16 <= ctx <= 1_048_576):
         raise InvalidValue(f"--ctx must be between 16 and 1048576, got {ctx}")
@@ -135,26 +141,3 @@ def render(report: Report) -> str:
     if report.pick and report.local_pick and report.local_pick.name != report.pick.name:
         lines.append(f"Best downloaded: {report.local_pick.name} (llamacli run auto uses it).")
     return "\n".join(lines) + "\n"
-
-
-AUTO = "auto"
-
-
-def resolve_auto(out: Output, n_ctx: int | None) -> LocalModel:
-    """`run auto`: the best downloaded model for this machine, saying which and why on stderr."""
-    from llamacli import hardware
-    from llamacli.engine import native
-    from llamacli.picker import Budget, fit
-    from llamacli.services import recommend as service
-
-    info = native.system_info()
-    calib = calibrate_with_status(out, info, recalibrate=False)
-    report = service.recommend(hardware.probe(lambda: info, native.gpu_offload), calib, n_ctx=n_ctx)
-    local, chosen, fast_enough = service.resolve_auto(report)
-    parts = [fit(chosen, report.budget).reason if fast_enough else fit(chosen, Budget(report.budget.memory, 0)).reason]
-    if not fast_enough:
-        parts.append(f"below the {report.budget.min_speed:g} tok/s floor, but the fastest downloaded model that fits")
-    if report.pick and report.pick.name != chosen.name:
-        parts.append(f"{report.pick.name} would suit this machine better: llamacli pull {report.pick.name}")
-    out.notice(f"auto: {local.name} ({'; '.join(parts)})")
-    return local

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llamacli import paths, references
-from llamacli.cli import options, recommend_cmd
+from llamacli.cli import options
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, InvalidValue, UsageError
 
@@ -80,6 +80,7 @@ def run(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Timings and llama.cpp's log on stderr.")] = False,
     offline: options.Offline = False,
+    pull: options.PullBest = False,
 ) -> None:
     """Answer one prompt. Piped stdin is appended to PROMPT after a blank line (or is the prompt).
 
@@ -111,11 +112,10 @@ def run(
     if not prompt.strip() and not json_output and sys.stdin.isatty() and sys.stdout.isatty():
         from llamacli.cli.chat_cmd import start_chat  # `run MODEL` on a terminal, no prompt: a chat
 
-        start_chat(reference, load, gen, system=system)
+        start_chat(reference, load, gen, system=system, pull=pull and not offline)
         return
     text = service.compose_prompt(prompt, _read_stdin())
-    auto = reference == recommend_cmd.AUTO
-    local = recommend_cmd.resolve_auto(out, ctx) if auto else _resolve_or_pull(out, reference, offline)
+    local = _choose(out, reference, ctx, pull=pull, offline=offline)
     warn_if_too_big(out, local, ctx)
     with out.status(f"Loading {local.name}…"):
         engine = Model(local.path, load)
@@ -138,6 +138,15 @@ def warn_if_too_big(out: Output, local: LocalModel, n_ctx: int | None) -> None:
     line = fit.warning(local.name, fit.check_local(local.path, local.variant, n_ctx))
     if line:
         out.notice(line)
+
+
+def _choose(out: Output, reference: str | None, n_ctx: int | None, *, pull: bool, offline: bool) -> LocalModel:
+    """The model to run: the picker's choice (see auto_model), or the one named or configured."""
+    from llamacli.cli import auto_model
+
+    if auto_model.wants_auto(reference):
+        return auto_model.resolve_auto(out, n_ctx, explicit=reference == auto_model.AUTO, pull=pull and not offline)
+    return _resolve_or_pull(out, reference, offline)
 
 
 def _resolve_or_pull(out: Output, reference: str | None, offline: bool) -> LocalModel:

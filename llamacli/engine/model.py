@@ -100,6 +100,11 @@ class Model:
         return int(self._ll.llama_model_n_head_kv(self._model))
 
     @property
+    def n_head(self) -> int:
+        """Query heads."""
+        return int(self._ll.llama_model_n_head(self._model))
+
+    @property
     def n_embd(self) -> int:
         """Embedding width."""
         return int(self._ll.llama_model_n_embd(self._model))
@@ -109,7 +114,7 @@ class Model:
         """Size of one key head: the GGUF's key_length, else n_embd / n_head."""
         arch = self.metadata("general.architecture") or ""
         value = self.metadata(f"{arch}.attention.key_length")
-        return int(value) if value else self.n_embd // max(1, int(self._ll.llama_model_n_head(self._model)))
+        return int(value) if value else self.n_embd // max(1, self.n_head)
 
     @property
     def n_ff(self) -> int | None:

@@ -13,22 +13,17 @@ for the probe (about 0.1 s for a small model).
 from __future__ import annotations
 
 import faulthandler
-import hashlib
 import os
 import signal
 import sys
 from pathlib import Path
 
+from llamacli import file_facts
 from llamacli.engine import native
 from llamacli.errors import ModelLoadError
 
 _CHILD_FAILED_TO_LOAD = 3
-
-
-def _verdict_file(path: Path, cache_dir: Path) -> Path:
-    st = path.stat()
-    key = f"{path.resolve()}|{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
-    return cache_dir / "loadable" / hashlib.sha256(key.encode()).hexdigest()
+LOADABLE = "loadable"  # the file_facts kind of a good verdict
 
 
 def _child(path: Path, write_fd: int) -> None:  # pragma: no cover - runs in the forked child
@@ -65,8 +60,7 @@ def ensure_loadable(path: Path, cache_dir: Path | None) -> None:
     """Raise ModelLoadError if llama.cpp would abort() while loading PATH; cheap once PATH was probed."""
     if not hasattr(os, "fork"):  # Windows: no fork; llama.cpp's own checks are all we have
         return
-    verdict = _verdict_file(path, cache_dir) if cache_dir else None
-    if verdict is not None and verdict.exists():
+    if cache_dir is not None and file_facts.recall(path, LOADABLE, cache_dir):
         return
     native.lib()  # load the library before forking, so the child does not import anything
     read_fd, write_fd = os.pipe()
@@ -82,7 +76,6 @@ def ensure_loadable(path: Path, cache_dir: Path | None) -> None:
     if os.WIFSIGNALED(status):
         name = signal.Signals(os.WTERMSIG(status)).name
         raise ModelLoadError(path, f"llama.cpp crashed reading it ({name}): {_assertion(output)}")
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and verdict is not None:
-        verdict.parent.mkdir(parents=True, exist_ok=True)
-        verdict.touch()
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and cache_dir is not None:
+        file_facts.remember(path, LOADABLE, cache_dir, True)
     # A plain load failure is left to the real load, which reports llama.cpp's reason.

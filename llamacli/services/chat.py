@@ -93,7 +93,10 @@ class ChatSession:
             self.turns.pop()
             raise
         turn = self.turns[-1]
-        turn.row = self.history.add_message(self._conversation(), "user", text)
+        if self.conversation_id is None:  # the conversation and its first message are written together
+            self.conversation_id, turn.row = self.history.start_conversation(self.local.name, self.system, text)
+        else:
+            turn.row = self.history.add_message(self.conversation_id, "user", text)
         return self._answer(prompt, trimmed)
 
     def _messages(self) -> list[Message]:

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llamacli.engine.params import DEFAULT_CTX
 from llamacli.estimate import ModelShape, memory_need
@@ -18,6 +19,9 @@ from llamacli.gguf_info import GGUFInfo
 from llamacli.picker import Budget, gib
 from llamacli.registry import ModelEntry, Variant
 from llamacli.sizes import parse_size
+
+if TYPE_CHECKING:
+    from llamacli.hub import RemoteFile, RemoteHeader
 
 MEMORY_ENV = "LLAMACLI_MEMORY"  # a memory budget such as 8G instead of the available RAM ("what if", tests)
 
@@ -73,6 +77,7 @@ def shape_of_info(info: GGUFInfo) -> ModelShape | None:
         max(0, info.parameters),
         n_vocab=_positive(info.vocab_size) or ModelShape.n_vocab,
         n_embd=_positive(info.embedding_size),
+        heads=_positive(info.heads),
     )
 
 
@@ -98,13 +103,13 @@ def check_local(
 
     A header that cannot be read is left to the loader, which reports why the file is broken.
     """
-    from llamacli import gguf_info
+    from llamacli import gguf_info, paths
     from llamacli.errors import LlamacliError
 
     if variant is not None:
         return check(shape_of_entry(variant.entry), path.stat().st_size, variant.entry.context_length, n_ctx, env)
     try:
-        info = gguf_info.read(path)
+        info = gguf_info.read(path, paths.cache_dir(env))
     except LlamacliError:
         return None
     shape = shape_of_info(info)
@@ -119,15 +124,13 @@ def warning(local_name: str, verdict: MemoryFit | None) -> str | None:
 
 
 def check_before_pull(
-    repo: str,
-    file: str,
-    size: int,
+    remote: RemoteFile,
     entry: ModelEntry | None,
     force: bool,
     notify: Callable[[str], None],
     env: Mapping[str, str],
-) -> None:
-    """Refuse, before downloading, a model that cannot fit in memory.
+) -> RemoteHeader | None:
+    """Refuse, before downloading, a model that cannot fit in memory; the remote header if one was read.
 
     A registry model is sized from its entry (no request); any other file from its GGUF header, read
     from the Hub with HTTP Range requests. A header that cannot be read is left to the download and its
@@ -138,19 +141,21 @@ def check_before_pull(
 
     shape: ModelShape | None
     trained: int | None
+    header = None
     if entry is not None:
         shape, trained = shape_of_entry(entry), entry.context_length
     else:
         try:
-            info = hub.remote_header(repo, file)
+            header = hub.read_header(remote)
         except LlamacliError:
-            return
-        shape, trained = shape_of_info(info), info.context_length
+            return None
+        shape, trained = shape_of_info(header.info), header.info.context_length
         if shape is None:
-            return  # not an attention model we can size
-    verdict = check(shape, size, trained, None, env)
+            return header  # not an attention model we can size
+    verdict = check(shape, remote.size, trained, None, env)
     if verdict.fits:
-        return
+        return header
     if not force:
-        raise DoesNotFit(f"{repo}/{file}", verdict.reason)
-    notify(f"warning: {file} {verdict.reason}; downloading anyway (--force)")
+        raise DoesNotFit(f"{remote.repo}/{remote.file}", verdict.reason)
+    notify(f"warning: {remote.file} {verdict.reason}; downloading anyway (--force)")
+    return header

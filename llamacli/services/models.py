@@ -8,9 +8,9 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llamacli import download, gguf_info, hub, references, registry
+from llamacli import gguf_info, hub, paths, references, registry
 from llamacli.errors import (
     DownloadError,
     IntegrityError,
@@ -25,8 +25,10 @@ from llamacli.errors import (
 )
 from llamacli.locate import LocalModel, find_manifest, locate, package_file
 from llamacli.registry import HubSource, ModelEntry, PackageSource, Registry
-from llamacli.services import fit
 from llamacli.store import Manifest, Store, hub_key, import_key
+
+if TYPE_CHECKING:  # imported where used: `show` and `list` need neither
+    from llamacli import download
 
 DISK_MARGIN = 64 << 20  # leave room for the manifest, logs, and the filesystem's own needs
 
@@ -130,8 +132,16 @@ def _check_disk(store: Store, needed: int) -> None:
         raise NotEnoughDisk(store.root, needed, free)
 
 
-def _verify_gguf(partial: Path) -> gguf_info.GGUFInfo:
-    """The post-download check: a file that hashes right but is no GGUF is deleted (exit 3)."""
+def _verify_gguf(partial: Path, header: hub.RemoteHeader | None) -> gguf_info.GGUFInfo:
+    """The post-download check: a file that hashes right but is no GGUF is deleted (exit 3).
+
+    When the header was already parsed from the Hub before the download (for the memory check) and the
+    file starts with exactly those bytes, that parse stands: the same bytes give the same header.
+    """
+    if header is not None:
+        with partial.open("rb") as f:
+            if f.read(len(header.prefix)) == header.prefix:
+                return header.info
     try:
         return gguf_info.read(partial)
     except ModelLoadError:
@@ -147,6 +157,9 @@ def pull(
     force: bool = False,
 ) -> PullResult:
     """Download TEXT's model into the store unless it is already there; verify it."""
+    from llamacli import download
+    from llamacli.services import fit
+
     reg = registry.load(env)
     target = _pull_target(text, reg)
     if isinstance(target, LocalModel):
@@ -161,57 +174,90 @@ def pull(
         file = hub.pick_quant(repo, list(hub.gguf_files(repo)), quant)
     remote = hub.resolve(repo, file)
     blob = store.blob_path(remote.sha256)
-    downloaded = 0
     present = blob.is_file() and existing is not None and existing.sha256 == remote.sha256
-    info: gguf_info.GGUFInfo | None = None
+    header = None
     if not blob.is_file():
         partial = store.partial_path(remote.sha256)
         have = partial.stat().st_size if partial.exists() else 0
         _check_disk(store, remote.size - have)
         if not have:  # a resumed pull was checked when it started
-            fit.check_before_pull(repo, file, remote.size, _registry_entry(text, reg), force, notify, env)
-        with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
-            if not blob.is_file():  # another process may have finished it while we waited
-                pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, hub.quant_of(file))
-                store.mark_partial(remote.sha256, pending)
-                try:
-                    downloaded, info = _download(remote, store, partial, progress or download.Silent(), notify)
-                except (IntegrityError, ModelLoadError):
-                    store.unmark_partial(remote.sha256)  # the bad file is gone; nothing to resume
-                    raise
-                store.unmark_partial(remote.sha256)
-    if info is None:
-        info = gguf_info.read(blob)
-    old = store.get(hub_key(repo, file))
-    manifest = store.put(
-        Manifest(
-            key=hub_key(repo, file),
-            path=str(blob.relative_to(store.root)),
-            size=remote.size,
-            sha256=remote.sha256,
-            repo=repo,
-            file=file,
-            quant=hub.quant_of(file) or info.file_type,
-            revision=remote.revision,
-            parameters=info.parameters,
-            created=old.created if old and old.sha256 == remote.sha256 else 0.0,
-        )
-    )
-    if old is not None and old.sha256 != remote.sha256:
-        store.remove(old)  # the repository changed the file: drop the superseded blob
-        store.put(manifest)
+            header = fit.check_before_pull(remote, _registry_entry(text, reg), force, notify, env)
+    info: gguf_info.GGUFInfo | None
+    # The lock covers the download *and* the manifest: `rm` and `sweep` never see the blob unrecorded.
+    with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
+        downloaded, info = 0, None
+        if not blob.is_file():  # another process may have finished it while we waited
+            downloaded, info = _fetch(repo, file, remote, store, header, progress or download.Silent(), notify)
+            gguf_info.remember(blob, info, paths.cache_dir(env))  # `show` and `run` need not parse it again
+        old = store.get(hub_key(repo, file))
+        manifest = _record(store, repo, file, remote, old, info or gguf_info.read(blob, paths.cache_dir(env)))
+    if old is not None and old.sha256 not in (None, remote.sha256):
+        store.release(old.sha256)  # the repository changed the file: drop the superseded blob
     return PullResult(display_name(manifest, reg), blob, remote.size, remote.sha256, downloaded, present)
 
 
+def _fetch(
+    repo: str,
+    file: str,
+    remote: hub.RemoteFile,
+    store: Store,
+    header: hub.RemoteHeader | None,
+    progress: download.Progress,
+    notify: Callable[[str], None],
+) -> tuple[int, gguf_info.GGUFInfo]:
+    """Download into the store with a record of the partial file (for `rm`); (body bytes, header)."""
+    pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, hub.quant_of(file))
+    store.mark_partial(remote.sha256, pending)
+    try:
+        result = _download(remote, store, store.partial_path(remote.sha256), header, progress, notify)
+    except (IntegrityError, ModelLoadError):
+        store.unmark_partial(remote.sha256)  # the bad file is gone; nothing to resume
+        raise
+    store.unmark_partial(remote.sha256)
+    return result
+
+
+def _record(
+    store: Store, repo: str, file: str, remote: hub.RemoteFile, old: Manifest | None, info: gguf_info.GGUFInfo
+) -> Manifest:
+    """Write the model's manifest, unless an identical one is there (a pull of a present model writes nothing)."""
+    blob = store.blob_path(remote.sha256)
+    manifest = Manifest(
+        key=hub_key(repo, file),
+        path=str(blob.relative_to(store.root)),
+        size=remote.size,
+        sha256=remote.sha256,
+        repo=repo,
+        file=file,
+        quant=hub.quant_of(file) or info.file_type,
+        revision=remote.revision,
+        parameters=info.parameters,
+        created=old.created if old and old.sha256 == remote.sha256 else 0.0,
+    )
+    if old is not None and old == manifest:
+        return old
+    return store.put(manifest)
+
+
 def _download(
-    remote: hub.RemoteFile, store: Store, partial: Path, progress: download.Progress, notify: Callable[[str], None]
+    remote: hub.RemoteFile,
+    store: Store,
+    partial: Path,
+    header: hub.RemoteHeader | None,
+    progress: download.Progress,
+    notify: Callable[[str], None],
 ) -> tuple[int, gguf_info.GGUFInfo]:
     """Fetch, verify the sha256 and the GGUF header, and move into place; (body bytes fetched, header)."""
+    from llamacli import download
+
     if partial.exists() and partial.stat().st_size:
         notify(f"resuming {remote.file} from {partial.stat().st_size / 1e6:.1f} MB")
     before = partial.stat().st_size if partial.exists() else 0
     request = download.Request(remote.url, remote.headers, remote.size, remote.sha256)
     try:
+        if header is not None and not before:  # the header read already fetched the first bytes: keep them
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(header.prefix)
         download.fetch(hub.client(), request, partial, progress)
     except download.TransferFailed as e:
         raise DownloadError(remote.repo, remote.file, str(e)) from e
@@ -219,7 +265,7 @@ def _download(
         raise IntegrityError(remote.repo, remote.file, remote.sha256, e.actual) from e
     except OSError as e:  # the disk filled up, or the store is not writable
         raise StoreError(partial, e) from e
-    info = _verify_gguf(partial)
+    info = _verify_gguf(partial, header)
     store.blobs.mkdir(parents=True, exist_ok=True)
     os.replace(partial, store.blob_path(remote.sha256))
     return remote.size - before, info
@@ -264,6 +310,7 @@ def remove(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
         if variant is None and Store.default(env).get(import_key(ref.name)) is None:
             raise ModelNotFound(ref.name, reg.close_matches(ref.name))
     store = Store.default(env)
+    store.sweep()  # what a killed pull or rm left behind goes first
     manifest = find_manifest(ref, reg, store)
     if manifest is not None:
         return display_name(manifest, reg), store.remove(manifest)
@@ -293,7 +340,7 @@ def show(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, Path | No
     reg = registry.load(env)
     try:
         local = locate(text, reg, env)
-        return local.name, local.path, gguf_info.read(local.path)
+        return local.name, local.path, gguf_info.read(local.path, paths.cache_dir(env))
     except ModelNotLocal:
         if _offline(env):
             raise
@@ -326,7 +373,7 @@ def import_file(path: Path, name: str | None = None, env: Mapping[str, str] = os
     reg = registry.load(env)
     if reg.find(name) is not None:
         raise InvalidValue(f"'{name}' is a registry name", "choose another with --name")
-    info = gguf_info.read(path)
+    info = gguf_info.read(path, paths.cache_dir(env))
     store = Store.default(env)
     manifest = store.put(
         Manifest(
@@ -343,6 +390,8 @@ def import_file(path: Path, name: str | None = None, env: Mapping[str, str] = os
 
 def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
     """Every registry variant, with whether it is already on this machine."""
+    from llamacli.services import fit
+
     reg = registry.load(env)
     rows: list[CatalogRow] = []
     for entry in reg:

@@ -13,14 +13,16 @@ from pathlib import Path
 from llamacli import calibrate, estimate, picker, registry
 from llamacli.calibrate import Calibration
 from llamacli.engine.params import DEFAULT_CTX
-from llamacli.errors import LlamacliError, NoModelFits
+from llamacli.errors import InvalidValue, LlamacliError, NoModelFits
 from llamacli.estimate import ModelShape
 from llamacli.hardware import Hardware
 from llamacli.locate import LocalModel, locate, package_file
 from llamacli.picker import Budget, Candidate, Fit
 from llamacli.registry import ModelEntry, PackageSource, Registry
+from llamacli.sizes import parse_size
 
 CALIBRATION_MODEL = "smollm2:135m"  # the bundled model every machine has
+ANSWER_DEPTH = 512  # predicted speed is while answering with this many tokens of conversation in context
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,28 @@ def candidates(reg: Registry, calibration: Calibration, n_ctx: int | None) -> li
                     quant=quant.quant,
                     file_size=quant.size,
                     memory=estimate.memory_need(shape, quant.size, window, calibration.runtime_overhead),
-                    speed=estimate.predict_speed(shape, quant.size, calibration.speed(quant.quant, bits)),
+                    speed=estimate.predict_speed(
+                        shape, quant.size, calibration.speed(quant.quant, bits), context_used=ANSWER_DEPTH
+                    ),
                 )
             )
     return out
+
+
+def only_local_model(env: Mapping[str, str] = os.environ) -> LocalModel | None:
+    """The downloaded registry model when there is exactly one (nothing to rank), else None."""
+    reg = registry.load(env)
+    found: list[LocalModel] = []
+    for entry in reg:
+        for quant in entry.quants:
+            name = entry.name if quant.quant == entry.default_quant else entry.tag(quant)
+            try:
+                found.append(locate(name, reg, env))
+            except LlamacliError:
+                continue
+            if len(found) > 1:
+                return None
+    return found[0] if found else None
 
 
 def is_local(reg: Registry, env: Mapping[str, str] = os.environ) -> Callable[[Candidate], bool]:
@@ -138,17 +158,42 @@ def _bundled_file(reg: Registry) -> Path:
     return package_file(variant)
 
 
+MIN_SPEED_ENV = "LLAMACLI_MIN_SPEED"
+
+
+def speed_floor(env: Mapping[str, str] = os.environ) -> float:
+    """LLAMACLI_MIN_SPEED (tokens/s) if set, else the default floor."""
+    value = env.get(MIN_SPEED_ENV, "").strip()
+    if not value:
+        return picker.DEFAULT_MIN_SPEED
+    try:
+        floor = float(value)
+    except ValueError:
+        floor = -1.0
+    if not floor >= 0:
+        raise InvalidValue(f"{MIN_SPEED_ENV} must be a speed in tokens/s (zero or more), got {value!r}")
+    return floor
+
+
 def recommend(
     hardware: Hardware,
     calib: Calibration,
     memory: int | None = None,
-    min_speed: float = picker.DEFAULT_MIN_SPEED,
+    min_speed: float | None = None,
     n_ctx: int | None = None,
     env: Mapping[str, str] = os.environ,
 ) -> Report:
-    """The table and the pick for this machine (or for the "what if" budget given)."""
+    """The table and the pick for this machine (or for the "what if" budget given).
+
+    Without MEMORY or MIN_SPEED, LLAMACLI_MEMORY and LLAMACLI_MIN_SPEED apply (so `run auto` can be told
+    too), else the RAM available and 8 tok/s.
+    """
+    from llamacli.services import fit
+
     reg = registry.load(env)
-    budget = Budget(memory if memory is not None else hardware.available_ram, min_speed)
+    if memory is None:
+        memory = parse_size(env[fit.MEMORY_ENV], fit.MEMORY_ENV) if env.get(fit.MEMORY_ENV) else hardware.available_ram
+    budget = Budget(memory, min_speed if min_speed is not None else speed_floor(env))
     found = candidates(reg, calib, n_ctx)
     local = is_local(reg, env)
     rows = [Row(c, picker.fit(c, budget), local(c)) for c in found]

@@ -38,7 +38,7 @@ def conversation(prompt: str, system: str | None) -> list[Message]:
 
 def resolve(reference: str | None, env: Mapping[str, str] = os.environ) -> LocalModel:
     """The local file for REFERENCE, or for the configured default model when it is None."""
-    name = reference or settings.load(env).default_model
+    name = reference or settings.load(env).default_model or settings.BUILTIN_DEFAULT_MODEL
     return locate(name, registry.load(env), env)
 
 

@@ -65,6 +65,29 @@ def test_hub_reference_by_file(hub: HubServer, quantized: dict[str, Path]) -> No
     assert json.loads(result.stdout)["sha256"] == sha256(quantized["Q2_K"])
 
 
+def test_the_header_read_before_a_pull_starts_the_download(hub: HubServer, quantized: dict[str, Path]) -> None:
+    """A file outside the registry is sized from its remote header first; those bytes are not fetched again."""
+    result = run_cli("pull", f"hf.co/{LLAMA_1B_REPO}/Llama-3.2-1B-Instruct-Q2_K.gguf", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["sha256"] == sha256(quantized["Q2_K"])
+    assert hub.body_bytes() == quantized["Q2_K"].stat().st_size
+    ranges = [r.range for r in hub.requests("/cdn/")]
+    assert ranges[0] == "bytes=0-1048575" and len(ranges) >= 2
+
+
+def test_a_server_without_range_support_is_read_only_as_far_as_needed(
+    hub: HubServer, quantized: dict[str, Path]
+) -> None:
+    hub.faults.ignore_range = True
+    result = run_cli("show", f"hf.co/{LLAMA_1B_REPO}:Q8_0", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["file_type"] == "Q8_0"
+    assert hub.body_bytes() < quantized["Q8_0"].stat().st_size // 4  # it sent the whole file; we hung up
+    pulled = run_cli("pull", f"hf.co/{LLAMA_1B_REPO}:Q8_0", "--json")
+    assert pulled.returncode == 0, pulled.stderr
+    assert json.loads(pulled.stdout)["sha256"] == sha256(quantized["Q8_0"])
+
+
 def test_unknown_quant_lists_the_available_ones(hub: HubServer) -> None:
     result = run_cli("pull", f"hf.co/{LLAMA_1B_REPO}:Q5_K_S")
     assert result.returncode == 1

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_cli
+from tests.hubserver import HubServer
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +54,7 @@ def test_json_rows_agree_with_the_formulas(calibrated: Path) -> None:
 def test_memory_budget_drives_the_pick(calibrated: Path) -> None:
     assert report("--memory", "8G", "--min-speed", "0")["pick"] == "llama3.1:8b-q4_k_m"
     assert report("--memory", "2.5G", "--min-speed", "0")["pick"] == "llama3.2:3b-q2_k"
-    assert report("--memory", "2G", "--min-speed", "0")["pick"] == "llama3.2:1b-q4_k_m"
+    assert report("--memory", "1.75G", "--min-speed", "0")["pick"] == "llama3.2:1b-q4_k_m"
 
 
 def test_speed_floor_drives_the_pick(calibrated: Path) -> None:
@@ -121,3 +122,56 @@ def test_auto_alone_is_still_a_prompt_word_without_piped_input(calibrated: Path)
     result = run_cli("run", "auto", "-n", "3", "--temperature", "0", input="Say hi.")
     assert result.returncode == 0, result.stderr
     assert result.stderr.decode().startswith("auto: smollm2:135m-q4_1")
+
+
+GREEDY_SHORT = ("-n", "2", "--temperature", "0")
+
+
+def test_no_model_named_runs_the_only_downloaded_one_without_calibrating(isolated: Path) -> None:
+    result = run_cli("run", "--json", "Say hello.", *GREEDY_SHORT)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["model"] == "smollm2:135m"
+    assert result.stderr == b""
+    assert not (isolated / "cache" / "calibration.json").exists()  # nothing to rank, nothing measured
+
+
+def test_no_model_named_runs_the_best_downloaded_one(hub: HubServer, calibrated: Path) -> None:
+    assert run_cli("pull", "llama3.2:1b-q2_k").returncode == 0
+
+    def chosen(**env: str) -> str:
+        result = run_cli("run", "--json", "Say hello.", *GREEDY_SHORT, env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == b""  # stderr is not a terminal: the choice is not announced unless asked
+        return str(json.loads(result.stdout)["model"])
+
+    assert chosen(LLAMACLI_MEMORY="16G", LLAMACLI_MIN_SPEED="0") == "llama3.2:1b-q2_k"  # the larger model
+    assert chosen(LLAMACLI_MEMORY="1G", LLAMACLI_MIN_SPEED="0") == "smollm2:135m-q4_1"  # the 1B does not fit
+    assert chosen(LLAMACLI_MEMORY="16G", LLAMACLI_MIN_SPEED="100000") == "smollm2:135m-q4_1"  # fastest of the slow
+    pinned = {"LLAMACLI_MEMORY": "16G", "LLAMACLI_MIN_SPEED": "0", "LLAMACLI_MODEL": "smollm2:135m"}
+    assert chosen(**pinned) == "smollm2:135m"  # a configured default is not second-guessed
+    # chat chooses the same way (piped: one message, then end of input)
+    talk = run_cli("chat", *GREEDY_SHORT, input="Hi\n", env={"LLAMACLI_MEMORY": "16G", "LLAMACLI_MIN_SPEED": "0"})
+    assert talk.returncode == 0, talk.stderr
+    listed = json.loads(run_cli("history", "--json").stdout)
+    assert [c["model"] for c in listed] == ["llama3.2:1b-q2_k"]
+
+
+def test_pull_flag_downloads_the_pick_first(hub: HubServer, calibrated: Path) -> None:
+    env = {"LLAMACLI_MEMORY": "1.75G", "LLAMACLI_MIN_SPEED": "0"}  # the pick is then llama3.2:1b-q4_k_m
+    result = run_cli("run", "--pull", "--json", "Say hello.", *GREEDY_SHORT, env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["model"] == "llama3.2:1b-q4_k_m"
+    assert "auto: pulling llama3.2:1b-q4_k_m, the pick for this machine" in result.stderr.decode()
+    assert hub.body_bytes() > 0
+    hub.reset()
+    again = run_cli("run", "--pull", "--json", "Say hello.", *GREEDY_SHORT, env=env)
+    assert json.loads(again.stdout)["model"] == "llama3.2:1b-q4_k_m"
+    assert hub.body_bytes() == 0 and b"pulling" not in again.stderr  # already here
+
+
+def test_a_bad_speed_floor_in_the_environment_is_a_one_line_error(calibrated: Path) -> None:
+    result = run_cli("recommend", env={"LLAMACLI_MIN_SPEED": "fast"})
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        "llamacli: error: LLAMACLI_MIN_SPEED must be a speed in tokens/s (zero or more), got 'fast'"
+    ]

@@ -1,0 +1,60 @@
+"""The picker's choice of model for `run` and `chat`: `auto`, or no model named and none configured.
+
+With a single downloaded registry model (a fresh install has only the bundled one) there is nothing to
+rank and nothing is measured. Otherwise the machine's calibration ranks the downloaded models as
+`llamacli recommend` does; `--pull` first downloads the model `recommend` would pick when it is not here.
+The choice and its reason go to stderr when `auto` was asked for, with `--pull`, or on a terminal.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llamacli.cli.output import Output
+
+if TYPE_CHECKING:
+    from llamacli.locate import LocalModel
+
+AUTO = "auto"
+
+
+def wants_auto(reference: str | None) -> bool:
+    """True when the picker chooses: `auto` was named, or no model was named and none is configured."""
+    from llamacli import settings
+
+    return reference == AUTO or (reference is None and settings.load().default_model is None)
+
+
+def resolve_auto(out: Output, n_ctx: int | None, *, explicit: bool, pull: bool = False) -> LocalModel:
+    """The best downloaded model for this machine (pulling the best one first with PULL)."""
+    from llamacli import hardware
+    from llamacli.cli.recommend_cmd import calibrate_with_status
+    from llamacli.engine import native
+    from llamacli.picker import Budget, fit
+    from llamacli.services import recommend as service
+
+    if not (explicit or pull):
+        only = service.only_local_model()
+        if only is not None:
+            return only
+    info = native.system_info()
+    calib = calibrate_with_status(out, info, recalibrate=False)
+    report = service.recommend(hardware.probe(lambda: info, native.gpu_offload), calib, n_ctx=n_ctx)
+    if pull and report.pick is not None and report.pick.name != (report.local_pick and report.local_pick.name):
+        from llamacli.cli.models_cmd import pull_with_progress
+
+        out.notice(f"auto: pulling {report.pick.name}, the pick for this machine: {report.explanation}")
+        pull_with_progress(out, report.pick.name)
+        report = service.recommend(report.hardware, calib, n_ctx=n_ctx)
+    local, chosen, fast_enough = service.resolve_auto(report)
+    if explicit or pull or out.stderr_tty:
+        budget = report.budget if fast_enough else Budget(report.budget.memory, 0)
+        parts = [fit(chosen, budget).reason]
+        if not fast_enough:
+            parts.append(
+                f"below the {report.budget.min_speed:g} tok/s floor, but the fastest downloaded model that fits"
+            )
+        if report.pick and report.pick.name != chosen.name:
+            parts.append(f"{report.pick.name} would suit this machine better: llamacli pull {report.pick.name}")
+        out.notice(f"auto: {local.name} ({'; '.join(parts)})")
+    return local
