@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from llamacli.cli.output import Output
+from llamacli.cli.output import Output, inert
 from llamacli.cli.progress import PullProgress, human_size
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -129,8 +129,9 @@ def show(
 
     out = Output()
     name, path, info = models.show(model)
-    if template:
-        out.answer((info.chat_template or "") + "\n")
+    if template:  # raw into a pipe (it is the data asked for); inert on a terminal
+        text = info.chat_template or ""
+        out.answer((inert(text) if out.stdout_tty else text) + "\n")
         return
     if json_output:
         out.data({"model": name, "path": str(path) if path else None, **info.to_dict()})
@@ -140,6 +141,7 @@ def show(
     rows = [
         ("model", name),
         ("path", str(path) if path else "(on the Hub; not downloaded)"),
+        ("name", info.name or "-"),
         ("architecture", info.architecture),
         ("parameters", f"{info.parameters:,} ({_params(info.parameters)})"),
         ("quantization", info.file_type or "-"),
@@ -155,7 +157,7 @@ def show(
         ("special tokens", special or "-"),
         ("chat template", f"{len(tmpl)} characters (--template prints it)" if tmpl else "none (a base model)"),
     ]
-    out.answer("".join(f"{k:<16} {'-' if v is None else v}\n" for k, v in rows))
+    out.answer("".join(f"{k:<16} {'-' if v is None else inert(str(v), keep_lines=False)}\n" for k, v in rows))
 
 
 def import_(

@@ -9,9 +9,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def inert(text: str, keep_lines: bool = True) -> str:
+    """TEXT with control characters shown as escapes, so text from a model file cannot drive the terminal.
+
+    A GGUF's name, license or template is written by whoever made the file: an ESC in it could move the
+    cursor, retitle the window or hide what follows. Newlines and tabs stay unless KEEP_LINES is false.
+    """
+    pattern = _CONTROL if keep_lines else re.compile(r"[\x00-\x1f\x7f-\x9f]")
+    return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 class Output:

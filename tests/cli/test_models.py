@@ -173,3 +173,26 @@ def test_rm_deletes_a_partial_download(hub: HubServer, isolated: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert b"partial download" in result.stderr and b"2.0 MB freed" in result.stderr
     assert list(partial_dir.glob("*.part")) == [] and list(partial_dir.glob("*.json")) == []
+
+
+def test_show_never_sends_a_models_control_characters_to_the_terminal(tmp_path: Path) -> None:
+    """A model's own text (name, license, template) is written by strangers: an ESC stays inert."""
+    from tests.gguf_factory import copy_gguf, small_gguf
+
+    hostile = copy_gguf(
+        small_gguf(tmp_path / "base.gguf"),
+        tmp_path / "hostile.gguf",
+        {
+            "general.name": "nice\x1b]0;pwned\x07\x1b[2J\nEVIL: line",
+            "tokenizer.chat_template": "{{ '\x1b[31m' }}",
+        },
+    )
+    shown = run_cli("show", str(hostile))
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout.decode()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "name             nice\\x1b]0;pwned\\x07\\x1b[2J\\x0aEVIL: line\n" in text  # shown, not obeyed
+    raw = run_cli("show", str(hostile), "--template")  # into a pipe: the template's exact text
+    assert raw.stdout == b"{{ '\x1b[31m' }}\n"
+    data = json.loads(run_cli("show", str(hostile), "--json").stdout)  # JSON escapes it by itself
+    assert data["name"] == "nice\x1b]0;pwned\x07\x1b[2J\nEVIL: line"
