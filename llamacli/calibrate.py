@@ -2,7 +2,7 @@
 
 The bundled SmolLM2 model is requantized (in a temporary directory, under a second each) to the quant
 types the registry publishes, and each copy generates 32 tokens after a 16-token prompt and 32 after a
-512-token one, twice (the faster run counts). From that (see `llamacli.estimate`): A = the extra
+512-token one, three times (the fastest run counts). From that (see `llamacli.estimate`): A = the extra
 attention work of the deeper run over its extra time per token (the median over the files: attention
 reads the f16 KV cache whatever the weights' type), G[quant] = file size over what remains of a token's
 time at depth zero, and P[quant] = prompt tok/s × non-embedding parameters. Quant kernels
@@ -15,6 +15,7 @@ measures again. Everything here runs real llama.cpp: it is the core of `llamacli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -34,12 +35,12 @@ from llamacli.estimate import ModelShape, QuantSpeed
 if TYPE_CHECKING:
     from llamacli.engine import Event, Stats
 
-CACHE_VERSION = 2  # 2: attention measured at two depths
+CACHE_VERSION = 3  # 2: attention measured at two depths; 3: repacked memory per quant
 CALIBRATION_QUANTS = ("Q8_0", "Q4_K_M", "Q2_K")  # requantized from the bundled Q4_1, measured as well
 PROMPT_TOKENS = 512  # one full batch, like llama-bench's pp512
 SHORT_PROMPT = 16
 GENERATED_TOKENS = 32
-REPEATS = 2
+REPEATS = 3
 CALIBRATION_CTX = 1024
 
 
@@ -53,6 +54,7 @@ class QuantMeasurement:
     prompt_tokens_per_second: float
     speed: QuantSpeed
     deep_generation_tokens_per_second: float = 0.0  # after PROMPT_TOKENS tokens
+    repacked_per_byte: float = 0.0  # resident beyond the memory formula, per byte of the file (R)
 
 
 @dataclass(frozen=True)
@@ -66,13 +68,20 @@ class Calibration:
     reference_shape: ModelShape | None = None  # the calibration model's own shape (the bundled default)
     load_average: float = 0.0  # 1-minute load per core when measuring began: near 1 or above, other work
 
-    def speed(self, quant: str, bits: float) -> QuantSpeed:
-        """The calibrated speed of QUANT; for a type not measured, the one closest in bits per weight."""
+    def measured(self, quant: str, bits: float) -> QuantMeasurement:
+        """QUANT's measurement; for a type not measured, the one closest in bits per weight."""
         for name, measured in self.quants.items():
             if name.lower() == quant.lower():
-                return measured.speed
-        closest = min(self.quants.values(), key=lambda m: abs(m.bits_per_weight - bits))
-        return closest.speed
+                return measured
+        return min(self.quants.values(), key=lambda m: abs(m.bits_per_weight - bits))
+
+    def speed(self, quant: str, bits: float) -> QuantSpeed:
+        """The calibrated speed of QUANT (see `measured`)."""
+        return self.measured(quant, bits).speed
+
+    def repacked_per_byte(self, quant: str, bits: float) -> float:
+        """The calibrated extra resident memory per file byte of QUANT (see `measured`)."""
+        return self.measured(quant, bits).repacked_per_byte
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready (the cache file's content)."""
@@ -90,6 +99,7 @@ class Calibration:
                     "generation_bytes_per_second": m.speed.generation_bytes_per_second,
                     "prompt_parameter_tokens_per_second": m.speed.prompt_parameter_tokens_per_second,
                     "attention_per_second": m.speed.attention_per_second,
+                    "repacked_per_byte": m.repacked_per_byte,
                 }
                 for name, m in self.quants.items()
             },
@@ -114,6 +124,7 @@ class Calibration:
                     float(q["attention_per_second"]),
                 ),
                 deep_generation_tokens_per_second=float(q["deep_generation_tokens_per_second"]),
+                repacked_per_byte=float(q["repacked_per_byte"]),
             )
             for name, q in quants_data.items()
         }
@@ -173,12 +184,14 @@ class FileRun:
     shallow: float  # generation tok/s after SHORT_PROMPT tokens
     deep: float  # after PROMPT_TOKENS tokens
     reading: float  # prompt tok/s
+    resident: int = 0  # what loading and running it added to the process's resident memory
 
 
 def measure_file(path: Path, quant: str) -> FileRun:
     """Load PATH; read a 512-token prompt; generate after 16 and after 512 tokens."""
     from llamacli.engine import GenerationParams, LoadParams, Model
 
+    before = _reset_peak_memory()
     with Model(path, LoadParams(n_ctx=CALIBRATION_CTX)) as model:
         shape = shape_of(model)
         words = model.tokenize("The quick brown fox jumps over the lazy dog. " * 60, add_special=True)
@@ -194,7 +207,44 @@ def measure_file(path: Path, quant: str) -> FileRun:
             model.reset()
             stats = _finished(model.stream_tokens(prompt[:SHORT_PROMPT], params))
             shallow = max(shallow, stats.generation_tokens_per_second)
-    return FileRun(quant, shape, path.stat().st_size, shallow, deep, reading)
+        resident = _peak_memory() - before  # every weight page was read: all resident
+    return FileRun(quant, shape, path.stat().st_size, shallow, deep, reading, resident)
+
+
+def _measure_apart(path: Path, quant: str) -> FileRun:
+    """`measure_file` in a fresh forked process where there is fork, else here.
+
+    Each file then starts from the same clean heap: memory a previous model freed but the allocator kept
+    would otherwise be reused, and a model's own resident memory would be measured short.
+    """
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return measure_file(path, quant)
+    with multiprocessing.get_context("fork").Pool(1, maxtasksperchild=1) as pool:
+        return pool.apply(measure_file, (path, quant))
+
+
+_STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+
+
+def _reset_peak_memory() -> int:
+    """Start a new peak (Linux: writing 5 to clear_refs resets VmHWM); the resident memory now."""
+    with contextlib.suppress(OSError):
+        _CLEAR_REFS.write_text("5")
+    return int(psutil.Process().memory_info().rss)
+
+
+def _peak_memory() -> int:
+    """The peak resident memory since `_reset_peak_memory` (Linux), else the resident memory now.
+
+    Loading can briefly hold more than running does (weights being repacked while their file pages are
+    read): a fresh process's peak, which is what the estimate predicts, includes it.
+    """
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        line = next(x for x in _STATUS.read_text().splitlines() if x.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+    return int(psutil.Process().memory_info().rss)
 
 
 def _depths(shape: ModelShape) -> tuple[int, int]:
@@ -241,9 +291,16 @@ def measurements(runs: list[FileRun]) -> dict[str, QuantMeasurement]:
             run.reading,
             fit_speed(run.shape, run.size, run.shallow, run.reading, shared),
             run.deep,
+            repacked_per_byte(run),
         )
         for run in runs
     }
+
+
+def repacked_per_byte(run: FileRun) -> float:
+    """R: what RUN kept resident beyond the memory formula (runtime overhead aside), per byte of its file."""
+    formula = estimate.memory_need(run.shape, run.size, CALIBRATION_CTX, runtime_overhead=0).total
+    return max(0.0, (run.resident - formula) / run.size) if run.resident else 0.0
 
 
 def _finished(events: Iterator[Event]) -> Stats:
@@ -285,13 +342,13 @@ def run(
     load = os.getloadavg()[0] / hardware.physical_cores() if hasattr(os, "getloadavg") else 0.0
     overhead = psutil.Process().memory_info().rss
     progress("Q4_1")
-    runs = [measure_file(bundled, "Q4_1")]
+    runs = [_measure_apart(bundled, "Q4_1")]
     with tempfile.TemporaryDirectory(prefix="llamacli-calibration-") as directory:
         for quant in CALIBRATION_QUANTS:
             progress(quant)
             target = Path(directory) / f"calibration-{quant}.gguf"
             native.quantize(str(bundled), str(target), quant)
-            runs.append(measure_file(target, quant))
+            runs.append(_measure_apart(target, quant))
             target.unlink()
     quants, shape = measurements(runs), runs[0].shape
     return Calibration(machine_key(system_info), time.time(), overhead, quants, shape, round(load, 2))

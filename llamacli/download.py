@@ -96,7 +96,7 @@ class _Sink:
     is short; it runs apart from the writer because it blocks for as long as the disk takes.
     """
 
-    SYNC_EVERY = 64 << 20
+    SYNC_EVERY = 32 << 20
 
     def __init__(self, path: Path, digest: Any) -> None:
         self.file = path.open("ab")

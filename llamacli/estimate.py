@@ -12,6 +12,9 @@ one read with HTTP Range requests. The formulas (also in the README):
               the last token's logits are computed for a prompt, so those pages are never resident)
     overhead = the process before the model (Python + llama.cpp, measured by calibration)
                + VOCAB_BYTES_PER_TOKEN × n_vocab (llama.cpp's in-memory vocabulary) + the logits row
+    repacked = R[quant] × file size: weights llama.cpp copies into its CPU kernels' layout (Q2_K and Q4_K
+               on AVX2/AVX512 builds), R measured by calibration as what the bundled model at that quant
+               kept resident beyond the other parts, per byte of its file
 
     generation tok/s = 1 / (file size / G[quant] + layers × attention width × context used / A)
     prompt tok/s     = P[quant] / non-embedding parameters
@@ -86,11 +89,12 @@ class MemoryEstimate:
     kv_cache: int
     compute: int
     overhead: int
+    repacked: int = 0  # weights llama.cpp copies into a layout for this CPU's kernels (measured per quant)
 
     @property
     def total(self) -> int:
         """Everything together."""
-        return self.weights + self.kv_cache + self.compute + self.overhead
+        return self.weights + self.kv_cache + self.compute + self.overhead + self.repacked
 
     def to_dict(self) -> dict[str, int]:
         """JSON-ready parts and total."""
@@ -99,6 +103,7 @@ class MemoryEstimate:
             "kv_cache": self.kv_cache,
             "compute": self.compute,
             "overhead": self.overhead,
+            "repacked": self.repacked,
             "total": self.total,
         }
 
@@ -114,15 +119,24 @@ def compute_bytes(shape: ModelShape, n_ubatch: int = N_UBATCH) -> int:
 
 
 def memory_need(
-    shape: ModelShape, file_size: int, n_ctx: int, runtime_overhead: int = DEFAULT_OVERHEAD
+    shape: ModelShape,
+    file_size: int,
+    n_ctx: int,
+    runtime_overhead: int = DEFAULT_OVERHEAD,
+    repacked_per_byte: float = 0.0,
 ) -> MemoryEstimate:
-    """Resident memory to run a GGUF of FILE_SIZE bytes with SHAPE at an N_CTX-token window."""
+    """Resident memory to run a GGUF of FILE_SIZE bytes with SHAPE at an N_CTX-token window.
+
+    REPACKED_PER_BYTE: what calibration measured beyond the formula per byte of a file of this quant type
+    (llama.cpp repacks Q2_K and Q4_K weights for AVX2/AVX512 kernels into memory of their own).
+    """
     overhead = runtime_overhead + VOCAB_BYTES_PER_TOKEN * shape.n_vocab + LOGIT_BYTES * shape.n_vocab
     return MemoryEstimate(
         weights=file_size,
         kv_cache=kv_cache_bytes(shape, n_ctx),
         compute=compute_bytes(shape),
         overhead=overhead,
+        repacked=int(repacked_per_byte * file_size),
     )
 
 

@@ -9,7 +9,6 @@ directory: an unreadable one counts as absent, and failing to write one only cos
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -19,8 +18,7 @@ from typing import Any
 
 def _entry(path: Path, kind: str, cache_dir: Path) -> Path:
     st = path.stat()
-    identity = f"{st.st_dev}|{st.st_ino}|{st.st_size}|{st.st_mtime_ns}"
-    return cache_dir / kind / hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return cache_dir / kind / f"{st.st_dev}-{st.st_ino}-{st.st_size}-{st.st_mtime_ns}.json"
 
 
 def recall(path: Path, kind: str, cache_dir: Path) -> Any | None:

@@ -87,16 +87,30 @@ def gguf_files(repo: str) -> dict[str, tuple[int | None, str | None]]:
     codes) are left out: the listing comes from the server and is untrusted, and such a name is never
     requested, stored or printed.
     """
-    from huggingface_hub import HfApi
+    from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
     _quiet()
     with _errors(repo, None):
-        info = HfApi(endpoint=endpoint()).model_info(repo, files_metadata=True)
-    return {
-        s.rfilename: (s.lfs.size if s.lfs else s.size, s.lfs.sha256 if s.lfs else None)
-        for s in info.siblings or []
-        if isinstance(s.rfilename, str) and s.rfilename.lower().endswith(".gguf") and SAFE_FILE.match(s.rfilename)
-    }
+        # What HfApi.model_info(files_metadata=True) asks, without importing HfApi (~0.15 s of start-up):
+        # the same client, endpoint, token, offline guard, and error types from hf_raise_for_status.
+        response = client().get(
+            f"{endpoint()}/api/models/{repo}", params={"blobs": "true"}, headers=build_hf_headers(), timeout=30
+        )
+        hf_raise_for_status(response)
+    try:
+        body = response.json()
+    except ValueError as e:
+        raise DownloadError(repo, None, "the Hub's file listing is not JSON", _UNTRUSTED) from e
+    siblings = body.get("siblings") if isinstance(body, dict) else None
+    files: dict[str, tuple[int | None, str | None]] = {}
+    for entry in siblings if isinstance(siblings, list) else []:
+        name = entry.get("rfilename") if isinstance(entry, dict) else None
+        if not (isinstance(name, str) and name.lower().endswith(".gguf") and SAFE_FILE.match(name)):
+            continue
+        lfs = entry.get("lfs") if isinstance(entry.get("lfs"), dict) else {}
+        size, sha = lfs.get("size", entry.get("size")), lfs.get("sha256")
+        files[name] = (size if isinstance(size, int) else None, sha if isinstance(sha, str) else None)
+    return files
 
 
 def pick_quant(repo: str, files: list[str], quant: str | None) -> str:

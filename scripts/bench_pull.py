@@ -70,14 +70,17 @@ def timed(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
-def plain_get(url: str, target: Path) -> None:
-    """The baseline: what anyone would write with httpx (defaults, streamed to a file)."""
+def plain_get(url: str, target: Path, durable: bool = False) -> None:
+    """The baseline: what anyone would write with httpx (defaults, streamed to a file); DURABLE adds an fsync."""
     import httpx2
 
     with httpx2.Client() as client, client.stream("GET", url) as response, target.open("wb") as f:
         response.raise_for_status()
         for chunk in response.iter_bytes():
             f.write(chunk)
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def serve(file: Path) -> None:
@@ -110,22 +113,28 @@ def bench_pull(file: Path, runs: int, workdir: Path) -> None:
         assert result.returncode == 0, result.stderr
         subprocess.run(["rm", "-rf", str(home)], check=True)
 
-    def baseline() -> None:
+    def baseline(*flags: str) -> None:
         target = workdir / "plain.gguf"
-        subprocess.run([sys.executable, __file__, "--plain-get", f"{cdn}/cdn/{sha}", str(target)], check=True)
+        command = [sys.executable, __file__, "--plain-get", f"{cdn}/cdn/{sha}", str(target), *flags]
+        subprocess.run(command, check=True)
         target.unlink()
 
     file.read_bytes()  # warm the page cache for both
-    t_pull, t_plain = [], []
-    for _ in range(runs):  # interleaved, so both see the same machine load
+    t_pull, t_plain, t_durable = [], [], []
+    for _ in range(runs):  # interleaved, so all see the same machine load
         t_plain.append(timed(baseline, 1))
+        t_durable.append(timed(lambda: baseline("--fsync"), 1))
         t_pull.append(timed(pull, 1))
     server.communicate("")
-    plain, ours = min(t_plain), min(t_pull)
+    plain, durable, ours = min(t_plain), min(t_durable), min(t_pull)
     print(f"download of {size / 1e6:.0f} MB from the loopback Hub (best of {runs}; each a fresh process):")
-    print(f"  plain httpx GET        {plain:6.2f} s  {size / plain / 1e6:7.1f} MB/s")
-    print(f"  llamacli pull          {ours:6.2f} s  {size / ours / 1e6:7.1f} MB/s   (whole command)")
-    print(f"  ratio pull / plain     {plain / ours:6.2f}   (target >= 0.9)")
+    print(f"  plain httpx GET          {plain:6.2f} s  {size / plain / 1e6:7.1f} MB/s")
+    print(
+        f"  plain GET, then fsync    {durable:6.2f} s  {size / durable / 1e6:7.1f} MB/s   (on disk, as pull leaves it)"
+    )
+    print(f"  llamacli pull            {ours:6.2f} s  {size / ours / 1e6:7.1f} MB/s   (whole command)")
+    print(f"  ratio pull / plain       {plain / ours:6.2f}   (target >= 0.9)")
+    print(f"  ratio pull / plain+fsync {durable / ours:6.2f}")
 
 
 def bench_show(files: dict[str, Path], runs: int, reference: bool, workdir: Path) -> None:
@@ -158,11 +167,12 @@ def main() -> None:
     parser.add_argument("--reference", action="store_true", help="also time gguf.GGUFReader (slow: tens of s)")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--plain-get", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--fsync", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args.serve)
     if args.plain_get:
-        return plain_get(args.plain_get[0], Path(args.plain_get[1]))
+        return plain_get(args.plain_get[0], Path(args.plain_get[1]), durable=args.fsync)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         big = llama3_like(work / "llama3-like.gguf", args.size)

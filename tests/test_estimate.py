@@ -50,6 +50,8 @@ def test_memory_need_adds_up_its_parts() -> None:
     assert need.to_dict()["total"] == need.total
     # Q4_K_M 8B at 8K: about 6.3 GB, as people report for llama.cpp on CPU
     assert 5.9e9 < need.total < 6.6e9
+    repacked = memory_need(LLAMA31_8B, 4_920_739_232, 8192, 50 * MIB, repacked_per_byte=0.25)
+    assert repacked.repacked == 4_920_739_232 // 4 and repacked.total == need.total + repacked.repacked
 
 
 def test_unknown_width_is_solved_from_parameters() -> None:

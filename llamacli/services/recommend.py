@@ -97,7 +97,13 @@ def candidates(reg: Registry, calibration: Calibration, n_ctx: int | None) -> li
                     parameters=entry.parameters,
                     quant=quant.quant,
                     file_size=quant.size,
-                    memory=estimate.memory_need(shape, quant.size, window, calibration.runtime_overhead),
+                    memory=estimate.memory_need(
+                        shape,
+                        quant.size,
+                        window,
+                        calibration.runtime_overhead,
+                        calibration.repacked_per_byte(quant.quant, bits),
+                    ),
                     speed=estimate.predict_speed(
                         shape, quant.size, calibration.speed(quant.quant, bits), context_used=ANSWER_DEPTH
                     ),
