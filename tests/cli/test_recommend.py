@@ -52,9 +52,18 @@ def test_json_rows_agree_with_the_formulas(calibrated: Path) -> None:
 
 
 def test_memory_budget_drives_the_pick(calibrated: Path) -> None:
-    assert report("--memory", "8G", "--min-speed", "0")["pick"] == "llama3.1:8b-q4_k_m"
-    assert report("--memory", "2.5G", "--min-speed", "0")["pick"] == "llama3.2:3b-q2_k"
-    assert report("--memory", "1.75G", "--min-speed", "0")["pick"] == "llama3.2:1b-q4_k_m"
+    """A budget just above one model's need picks that model's size (needs depend on this machine's calibration)."""
+    rows = {row["name"]: row for row in report("--memory", "64G", "--min-speed", "0")["models"]}
+
+    def just_enough_for(name: str) -> str:
+        need = rows[name]["memory"]["total"]
+        return str(int(max(need / 0.9, need + 512 * 2**20) * 1.01))  # usable = budget - max(10 %, 512 MiB)
+
+    for name in ("llama3.1:8b-q2_k", "llama3.2:3b-q2_k", "llama3.2:1b-q2_k"):
+        family = name.split("-")[0]
+        picked = report("--memory", just_enough_for(name), "--min-speed", "0")["pick"]
+        assert picked is not None and picked.split("-")[0] == family, (name, picked)
+    assert report("--memory", "64G", "--min-speed", "0")["pick"] == "llama3.1:8b-q8_0"
 
 
 def test_speed_floor_drives_the_pick(calibrated: Path) -> None:
@@ -157,15 +166,19 @@ def test_no_model_named_runs_the_best_downloaded_one(hub: HubServer, calibrated:
 
 
 def test_pull_flag_downloads_the_pick_first(hub: HubServer, calibrated: Path) -> None:
-    env = {"LLAMACLI_MEMORY": "1.75G", "LLAMACLI_MIN_SPEED": "0"}  # the pick is then llama3.2:1b-q4_k_m
+    rows = {row["name"]: row for row in report("--memory", "64G", "--min-speed", "0")["models"]}
+    need = rows["llama3.2:1b-q8_0"]["memory"]["total"]  # a budget where a 1B is the largest that fits
+    env = {"LLAMACLI_MEMORY": str(int(max(need / 0.9, need + 512 * 2**20) * 1.01)), "LLAMACLI_MIN_SPEED": "0"}
+    pick = json.loads(run_cli("recommend", "--json", env=env).stdout)["pick"]
+    assert pick.startswith("llama3.2:1b-")  # the only repository the loopback Hub serves
     result = run_cli("run", "--pull", "--json", "Say hello.", *GREEDY_SHORT, env=env)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["model"] == "llama3.2:1b-q4_k_m"
-    assert "auto: pulling llama3.2:1b-q4_k_m, the pick for this machine" in result.stderr.decode()
+    assert json.loads(result.stdout)["model"] == pick
+    assert f"auto: pulling {pick}, the pick for this machine" in result.stderr.decode()
     assert hub.body_bytes() > 0
     hub.reset()
     again = run_cli("run", "--pull", "--json", "Say hello.", *GREEDY_SHORT, env=env)
-    assert json.loads(again.stdout)["model"] == "llama3.2:1b-q4_k_m"
+    assert json.loads(again.stdout)["model"] == pick
     assert hub.body_bytes() == 0 and b"pulling" not in again.stderr  # already here
 
 
