@@ -178,6 +178,8 @@ def main() -> None:
         big = llama3_like(work / "llama3-like.gguf", args.size)
         smollm2 = package_file(registry.load({}).get("smollm2:135m"))
         bench_pull(big, args.runs, work)
+        os.sync()  # let the pulls' writeback settle before timing start-up-sized work
+        time.sleep(3)
         bench_show(
             {
                 f"SmolLM2 Q4_1 ({smollm2.stat().st_size / 1e6:.0f} MB, 49k vocab)": smollm2,
