@@ -186,10 +186,10 @@ def catalog(json_output: JSON = False) -> None:
 
     * marks each model's default quantization (what the name without a tag selects).
     """
-    from llamacli.services import models
+    from llamacli.services import catalog as service
 
     out = Output()
-    rows = models.catalog()
+    rows = service.catalog()
     if json_output:
         out.data([r.to_dict() for r in rows])
         return

@@ -62,25 +62,6 @@ class LocalEntry:
         return {**self.__dict__, "path": str(self.path)}
 
 
-@dataclass(frozen=True)
-class CatalogRow:
-    """One row of `models`: a registry variant and whether it is here."""
-
-    name: str
-    title: str
-    quant: str
-    size: int
-    parameters: int
-    license: str
-    local: bool
-    default: bool
-    fit: str | None = None  # filled by the memory estimate (issue #5); the CLI shows the column when set
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return dict(self.__dict__)
-
-
 def _offline(env: Mapping[str, str]) -> bool:
     return env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -386,34 +367,3 @@ def import_file(path: Path, name: str | None = None, env: Mapping[str, str] = os
         )
     )
     return LocalEntry(name, manifest.quant, manifest.size, info.parameters, manifest.created, path, "imported")
-
-
-def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
-    """Every registry variant, with whether it is already on this machine."""
-    from llamacli.services import fit
-
-    reg = registry.load(env)
-    rows: list[CatalogRow] = []
-    for entry in reg:
-        for q in entry.quants:
-            verdict = fit.check(fit.shape_of_entry(entry), q.size, entry.context_length, None, env)
-            mark = "✓" if verdict.fits else "✗"
-            name = entry.name if q.quant == entry.default_quant else entry.tag(q)
-            try:
-                local = locate(name, reg, env) is not None
-            except (ModelNotLocal, PackageMissing):
-                local = False
-            rows.append(
-                CatalogRow(
-                    name=name,
-                    title=entry.title,
-                    quant=q.quant,
-                    size=q.size,
-                    parameters=entry.parameters,
-                    license=entry.license,
-                    local=local,
-                    default=q.quant == entry.default_quant,
-                    fit=f"{mark} {fit.gib(verdict.need)}",
-                )
-            )
-    return rows
