@@ -76,6 +76,10 @@ class ModelEntry:
         """The name that selects exactly this quantization, e.g. `llama3.2:1b-q8_0`."""
         return f"{self.name}-{quant.quant.lower()}"
 
+    def short_name(self, quant: QuantFile) -> str:
+        """The name people use: the bare name for the default quantization, else its tag."""
+        return self.name if quant.quant == self.default_quant else self.tag(quant)
+
 
 @dataclass(frozen=True)
 class Variant:

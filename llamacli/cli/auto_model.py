@@ -40,7 +40,7 @@ def resolve_auto(out: Output, n_ctx: int | None, *, explicit: bool, pull: bool =
     info = native.system_info()
     calib = calibrate_with_status(out, info, recalibrate=False)
     report = service.recommend(hardware.probe(lambda: info, native.gpu_offload), calib, n_ctx=n_ctx)
-    if pull and report.pick is not None and report.pick.name != (report.local_pick and report.local_pick.name):
+    if pull and report.pick is not None and report.pick != report.local_pick:
         from llamacli.cli.models_cmd import pull_with_progress
 
         out.notice(f"auto: pulling {report.pick.name}, the pick for this machine: {report.explanation}")

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, TextIO
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but newline and tab
+_CONTROL_OR_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def inert(text: str, keep_lines: bool = True) -> str:
@@ -23,7 +24,7 @@ def inert(text: str, keep_lines: bool = True) -> str:
     A GGUF's name, license or template is written by whoever made the file: an ESC in it could move the
     cursor, retitle the window or hide what follows. Newlines and tabs stay unless KEEP_LINES is false.
     """
-    pattern = _CONTROL if keep_lines else re.compile(r"[\x00-\x1f\x7f-\x9f]")
+    pattern = _CONTROL if keep_lines else _CONTROL_OR_LINE
     return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 

@@ -41,7 +41,7 @@ def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
         for q in entry.quants:
             verdict = fit.check(fit.shape_of_entry(entry), q.size, entry.context_length, None, env)
             mark = "✓" if verdict.fits else "✗"
-            name = entry.name if q.quant == entry.default_quant else entry.tag(q)
+            name = entry.short_name(q)
             try:
                 local = locate(name, reg, env) is not None
             except (ModelNotLocal, PackageMissing):

@@ -74,7 +74,7 @@ def display_name(manifest: Manifest, reg: Registry) -> str:
         if isinstance(entry.source, HubSource) and entry.source.repo == manifest.repo:
             for q in entry.quants:
                 if q.file == manifest.file:
-                    return entry.name if q.quant == entry.default_quant else entry.tag(q)
+                    return entry.short_name(q)
     if manifest.quant and manifest.repo:
         return f"hf.co/{manifest.repo}:{manifest.quant}"
     return manifest.key
@@ -265,7 +265,7 @@ def list_local(env: Mapping[str, str] = os.environ) -> list[LocalEntry]:
                 except PackageMissing:
                     continue
                 stat = path.stat()
-                name = entry.name if q.quant == entry.default_quant else entry.tag(q)
+                name = entry.short_name(q)
                 out.append(LocalEntry(name, q.quant, stat.st_size, entry.parameters, stat.st_mtime, path, "bundled"))
     store = Store.default(env)
     for m in store.all():

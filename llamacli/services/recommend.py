@@ -118,7 +118,7 @@ def only_local_model(env: Mapping[str, str] = os.environ) -> LocalModel | None:
     found: list[LocalModel] = []
     for entry in reg:
         for quant in entry.quants:
-            name = entry.name if quant.quant == entry.default_quant else entry.tag(quant)
+            name = entry.short_name(quant)
             try:
                 found.append(locate(name, reg, env))
             except LlamacliError:
