@@ -3,7 +3,9 @@
 1. Download throughput: `llamacli pull` of a file from the loopback Hub (tests/hubserver.py: HEAD,
    302 to the other origin, Range-capable GET; the whole command, with sha256 hashing, the GGUF check
    and fsync) vs a plain streaming GET of the same URL with httpx (httpx2, the fork huggingface_hub 2.4
-   uses) written to a file. Ratio = pull throughput / plain GET throughput (target >= 0.9).
+   uses) written to a file. Ratio = pull throughput / plain GET throughput (target >= 0.9). Every side
+   is a fresh process; the server runs in its own and sends bodies with sendfile (a CDN does not spend
+   this machine's two cores); each run starts after `sync`, so none pays for the last one's writeback.
 2. `show` on the largest local file: the header parse (`gguf_info.read`) and the whole `llamacli show`
    command, the first time (the header is parsed) and again (the header is remembered per file), on
    the bundled SmolLM2 file and on a synthetic GGUF with a Llama-3-sized vocabulary (128,256 tokens
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,6 +73,12 @@ def timed(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
+def settle() -> None:
+    """Let earlier runs' disk writeback finish, so no run pays for the one before it (not timed)."""
+    os.sync()
+    time.sleep(1)
+
+
 def plain_get(url: str, target: Path, durable: bool = False) -> None:
     """The baseline: what anyone would write with httpx (defaults, streamed to a file); DURABLE adds an fsync."""
     import httpx2
@@ -102,29 +111,37 @@ def bench_pull(file: Path, runs: int, workdir: Path) -> None:
     size = file.stat().st_size
     env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HUB_DISABLE_TELEMETRY": "1"}
 
-    def pull() -> None:
+    def pull() -> float:
         home = Path(tempfile.mkdtemp(dir=workdir))
+        started = time.perf_counter()
         result = subprocess.run(
             [str(BIN / "llamacli"), "pull", f"hf.co/{REPO_NAME}:Q8_0"],
             env={**env, "LLAMACLI_HOME": str(home)},
             capture_output=True,
             check=False,
         )
+        elapsed = time.perf_counter() - started
         assert result.returncode == 0, result.stderr
         subprocess.run(["rm", "-rf", str(home)], check=True)
+        return elapsed
 
-    def baseline(*flags: str) -> None:
+    def baseline(*flags: str) -> float:
         target = workdir / "plain.gguf"
         command = [sys.executable, __file__, "--plain-get", f"{cdn}/cdn/{sha}", str(target), *flags]
+        started = time.perf_counter()
         subprocess.run(command, check=True)
+        elapsed = time.perf_counter() - started
         target.unlink()
+        return elapsed
 
     file.read_bytes()  # warm the page cache for both
-    t_pull, t_plain, t_durable = [], [], []
-    for _ in range(runs):  # interleaved, so all see the same machine load
-        t_plain.append(timed(baseline, 1))
-        t_durable.append(timed(lambda: baseline("--fsync"), 1))
-        t_pull.append(timed(pull, 1))
+    t_pull: list[float] = []
+    t_plain: list[float] = []
+    t_durable: list[float] = []
+    for _ in range(runs):  # interleaved, so all see the same machine load; each starts with a quiet disk
+        for times, run in ((t_plain, baseline), (t_durable, lambda: baseline("--fsync")), (t_pull, pull)):
+            settle()
+            times.append(run())  # the command alone: removing its file afterwards is not timed
     server.communicate("")
     plain, durable, ours = min(t_plain), min(t_durable), min(t_pull)
     print(f"download of {size / 1e6:.0f} MB from the loopback Hub (best of {runs}; each a fresh process):")
@@ -135,6 +152,7 @@ def bench_pull(file: Path, runs: int, workdir: Path) -> None:
     print(f"  llamacli pull            {ours:6.2f} s  {size / ours / 1e6:7.1f} MB/s   (whole command)")
     print(f"  ratio pull / plain       {plain / ours:6.2f}   (target >= 0.9)")
     print(f"  ratio pull / plain+fsync {durable / ours:6.2f}")
+    print(f"  median ratio pull / plain {statistics.median(t_plain) / statistics.median(t_pull):5.2f}")
 
 
 def bench_show(files: dict[str, Path], runs: int, reference: bool, workdir: Path) -> None:
@@ -178,8 +196,8 @@ def main() -> None:
         big = llama3_like(work / "llama3-like.gguf", args.size)
         smollm2 = package_file(registry.load({}).get("smollm2:135m"))
         bench_pull(big, args.runs, work)
-        os.sync()  # let the pulls' writeback settle before timing start-up-sized work
-        time.sleep(3)
+        settle()  # before timing start-up-sized work
+        time.sleep(2)
         bench_show(
             {
                 f"SmolLM2 Q4_1 ({smollm2.stat().st_size / 1e6:.0f} MB, 49k vocab)": smollm2,

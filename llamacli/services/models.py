@@ -235,11 +235,9 @@ def _download(
         notify(f"resuming {remote.file} from {partial.stat().st_size / 1e6:.1f} MB")
     before = partial.stat().st_size if partial.exists() else 0
     request = download.Request(remote.url, remote.headers, remote.size, remote.sha256)
+    prefix = header.prefix if header is not None else b""  # the header read fetched the first bytes: keep them
     try:
-        if header is not None and not before:  # the header read already fetched the first bytes: keep them
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_bytes(header.prefix)
-        download.fetch(hub.client(), request, partial, progress)
+        download.fetch(hub.client(), request, partial, progress, prefix=prefix)
     except download.TransferFailed as e:
         raise DownloadError(remote.repo, remote.file, str(e)) from e
     except download.DigestMismatch as e:

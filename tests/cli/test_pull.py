@@ -73,6 +73,7 @@ def test_the_header_read_before_a_pull_starts_the_download(hub: HubServer, quant
     assert hub.body_bytes() == quantized["Q2_K"].stat().st_size
     ranges = [r.range for r in hub.requests("/cdn/")]
     assert ranges[0] == "bytes=0-1048575" and len(ranges) >= 2
+    assert b"pulling" in result.stderr and b"resuming" not in result.stderr  # a first pull, not a resumed one
 
 
 def test_a_server_without_range_support_is_read_only_as_far_as_needed(
