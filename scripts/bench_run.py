@@ -14,6 +14,7 @@ Usage: .venv/bin/python scripts/bench_run.py [--quick]
 from __future__ import annotations
 
 import argparse
+import compileall
 import statistics
 import subprocess
 import sys
@@ -114,6 +115,9 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", help="generated-token counts to compare (default 128 2048)")
     parser.add_argument("--engine-only", action="store_true", help="skip the wall-time comparisons")
     args = parser.parse_args()
+    compileall.compile_dir(
+        Path(__file__).resolve().parents[1] / "llamacli", quiet=1
+    )  # time what an installed wheel runs, not compiling
     path = package_file(registry.load({}).get("smollm2:135m"))
     threads = hardware.physical_cores()
     reps = 1 if args.quick else 4

