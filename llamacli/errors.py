@@ -128,9 +128,16 @@ class ContextOverflow(LlamacliError):
 class ModelNotLocal(LlamacliError):
     """A known model whose file is not on this machine yet."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, changed: Path | None = None) -> None:
         self.name = name
-        super().__init__(f"model '{name}' is not downloaded", f"download it with: llamacli pull {name}")
+        self.changed = changed  # its file in the store, when that is no longer the verified download
+        if changed is None:
+            super().__init__(f"model '{name}' is not downloaded", f"download it with: llamacli pull {name}")
+        else:
+            super().__init__(
+                f"model '{name}' changed on disk since it was verified: {changed} was replaced or cut short",
+                f"download it again with: llamacli pull {name}",
+            )
 
 
 class DownloadError(LlamacliError):
@@ -264,6 +271,23 @@ class ConversationNotFound(LlamacliError):
     def __init__(self, key: str) -> None:
         self.key = key
         super().__init__(f"no conversation '{key}' in the history", "'llamacli history' lists them")
+
+
+class HistoryUnavailable(LlamacliError):
+    """The conversation history cannot be read or written: a full disk, a damaged or locked database."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        if "full" in reason or "I/O" in reason:
+            hint = "free some disk space"
+        elif "not a database" in reason or "malformed" in reason:
+            hint = f"move {path.name} aside, and llamacli starts a new one"
+        elif "locked" in reason:
+            hint = "another llamacli is writing it; try again"
+        else:
+            hint = "check that the file and its directory are writable"
+        super().__init__(f"cannot use the conversation history {path}: {reason}", hint)
 
 
 class ChatCommandError(LlamacliError):

@@ -3,22 +3,26 @@
 Every message is committed as it happens (WAL journal, so a reader never blocks the writer and a
 killed process loses at most the answer text since its last flush), so `kill -9` loses nothing typed.
 Saved snapshots (`/save NAME`) are conversations with a name; loading one copies it, so the snapshot
-stays as it was saved.
+stays as it was saved. Whatever sqlite reports (a full disk, a damaged or locked file) comes out as
+HistoryUnavailable, and the next call starts from a new connection, so a chat can carry on and write
+itself whole (`rewrite`) once the disk has room again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from llamacli import paths
-from llamacli.errors import ConversationNotFound
+from llamacli.errors import ConversationNotFound, HistoryUnavailable
 
 
 @dataclass(frozen=True)
@@ -99,25 +103,79 @@ def database_file(env: Mapping[str, str] = os.environ) -> Path:
     return paths.data_dir(env) / "history.db"
 
 
-class History:
-    """The history database; open one per process and close it (or use it as a context manager)."""
+P = ParamSpec("P")
+R = TypeVar("R")
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+
+def _reported(method: Callable[Concatenate[History, P], R]) -> Callable[Concatenate[History, P], R]:
+    """Turn sqlite's failures into HistoryUnavailable, and drop the connection so the next call retries.
+
+    Integrity and programming errors are bugs, not the disk's state: they stay as they are.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: History, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            raise
+        except (sqlite3.DatabaseError, OSError) as e:
+            self.close()
+            raise HistoryUnavailable(self.path, str(e) or type(e).__name__) from e
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A message to write, as `rewrite` takes them."""
+
+    role: str
+    content: str
+    created: float
+    interrupted: bool = False
+    stats: dict[str, Any] | None = None
+
+
+class History:
+    """The history database; open one per process and close it (or use it as a context manager).
+
+    The file is opened at the first read or write, and again after a failure.
+    """
+
+    def __init__(self, path: Path, timeout: float = 10) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, timeout=10, isolation_level=None)  # autocommit: each write is durable
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        self.timeout = timeout  # how long a write waits for another process's
+        self._connection: sqlite3.Connection | None = None
 
     @classmethod
     def open(cls, env: Mapping[str, str] = os.environ) -> History:
         """The user's history database."""
         return cls(database_file(env))
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None
+            )  # autocommit: each write is durable
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA foreign_keys=ON")
+                self._migrate(db)
+            except BaseException:
+                db.close()
+                raise
+            self._connection = db
+        return self._connection
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        self._db.close()
+        if self._connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.close()
+            self._connection = None
 
     def __enter__(self) -> History:
         return self
@@ -125,18 +183,23 @@ class History:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _migrate(self) -> None:
-        done = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        done = int(db.execute("PRAGMA user_version").fetchone()[0])
         for number, migration in enumerate(MIGRATIONS[done:], start=done + 1):
-            with self._db:
-                self._db.execute("BEGIN")
-                migration(self._db)
-                self._db.execute(f"PRAGMA user_version = {number}")
+            with db:
+                db.execute("BEGIN")
+                migration(db)
+                db.execute(f"PRAGMA user_version = {number}")
 
     # -- writing ------------------------------------------------------------------------------
 
+    @_reported
     def new_conversation(self, model: str, system: str | None, name: str | None = None) -> int:
         """Start a conversation; returns its id."""
+        return self._new_conversation(model, system, name)
+
+    def _new_conversation(self, model: str, system: str | None, name: str | None = None) -> int:
         now = time.time()
         cursor = self._db.execute(
             "INSERT INTO conversations (model, system, name, created, updated) VALUES (?, ?, ?, ?, ?)",
@@ -144,6 +207,7 @@ class History:
         )
         return int(cursor.lastrowid or 0)
 
+    @_reported
     def start_conversation(self, model: str, system: str | None, first_message: str) -> tuple[int, int]:
         """Create a conversation with its first user message in one transaction; (conversation id, message id).
 
@@ -151,10 +215,11 @@ class History:
         """
         with self._db:
             self._db.execute("BEGIN")
-            conversation_id = self.new_conversation(model, system)
+            conversation_id = self._new_conversation(model, system)
             message_id = self._insert_message(conversation_id, "user", first_message, time.time(), False)
         return conversation_id, message_id
 
+    @_reported
     def update_conversation(self, conversation_id: int, *, model: str, system: str | None) -> None:
         """Record a model switch or a new system prompt."""
         self._db.execute(
@@ -162,6 +227,7 @@ class History:
             (model, system, time.time(), conversation_id),
         )
 
+    @_reported
     def add_message(self, conversation_id: int, role: str, content: str, *, interrupted: bool = False) -> int:
         """Append a message; returns its id."""
         with self._db:
@@ -177,6 +243,7 @@ class History:
         self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         return int(cursor.lastrowid or 0)
 
+    @_reported
     def update_message(
         self, message_id: int, content: str, *, interrupted: bool = False, stats: dict[str, Any] | None = None
     ) -> None:
@@ -186,10 +253,12 @@ class History:
             (content, int(interrupted), json.dumps(stats) if stats else None, message_id),
         )
 
+    @_reported
     def delete_message(self, message_id: int) -> None:
         """Drop a message (the answer /retry replaces)."""
         self._db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
 
+    @_reported
     def copy(self, source_id: int, name: str | None = None) -> int:
         """Copy conversation SOURCE_ID, named NAME (replacing an older copy of that name) or unnamed."""
         source = self.get(str(source_id))
@@ -213,8 +282,51 @@ class History:
             )
         return new_id
 
+    @_reported
+    def rewrite(
+        self, conversation_id: int | None, model: str, system: str | None, entries: Sequence[Entry]
+    ) -> tuple[int, list[int]]:
+        """Make CONVERSATION_ID hold exactly ENTRIES (creating it when None or gone), in one transaction.
+
+        How a chat whose writes failed (a full disk) is saved whole once writing works again;
+        (conversation id, message ids in order).
+        """
+        with self._db:
+            self._db.execute("BEGIN")
+            exists = (
+                conversation_id is not None
+                and self._db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            )
+            if exists:
+                self._db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+                self._db.execute(
+                    "UPDATE conversations SET model = ?, system = ?, updated = ? WHERE id = ?",
+                    (model, system, time.time(), conversation_id),
+                )
+            else:
+                conversation_id = self._new_conversation(model, system)
+            assert conversation_id is not None
+            rows = [
+                self._db.execute(
+                    "INSERT INTO messages (conversation_id, role, content, created, interrupted, stats) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        conversation_id,
+                        e.role,
+                        e.content,
+                        e.created,
+                        int(e.interrupted),
+                        json.dumps(e.stats) if e.stats else None,
+                    ),
+                ).lastrowid
+                or 0
+                for e in entries
+            ]
+        return conversation_id, rows
+
     # -- reading ------------------------------------------------------------------------------
 
+    @_reported
     def list(self, limit: int | None = None) -> list[Conversation]:
         """Conversations, most recently updated first, with their message count and first message."""
         rows = self._db.execute(
@@ -229,6 +341,7 @@ class History:
         ).fetchall()
         return [Conversation(*row) for row in rows]
 
+    @_reported
     def latest(self) -> Conversation | None:
         """The most recently updated unnamed conversation that has messages, in full."""
         row = self._db.execute(
@@ -237,6 +350,7 @@ class History:
         ).fetchone()
         return self.get(str(row[0])) if row else None
 
+    @_reported
     def find(self, key: str) -> Conversation | None:
         """A conversation by id or by saved name, in full; None when there is none."""
         column = "id" if key.isdigit() else "name"

@@ -44,8 +44,11 @@ def _local_path(path: Path) -> LocalModel:
     return LocalModel(name=str(path), path=path)
 
 
-def find_manifest(ref: references.Reference, registry: Registry, store: Store) -> Manifest | None:
-    """The store's record for REF (a pulled or imported model), if it is on this machine."""
+def find_manifest(
+    ref: references.Reference, registry: Registry, store: Store, *, intact: bool = True
+) -> Manifest | None:
+    """The store's record for REF (a pulled or imported model), if its file is on this machine as recorded
+    (with INTACT false, whatever became of the file: what `rm` removes)."""
     from llamacli.hub import DEFAULT_QUANT
 
     found: Manifest | None = None
@@ -64,7 +67,7 @@ def find_manifest(ref: references.Reference, registry: Registry, store: Store) -
     elif isinstance(ref, references.PathRef):
         wanted_path = ref.path.resolve()
         found = next((m for m in store.all() if store.file_of(m).resolve() == wanted_path), None)
-    return found if found is not None and store.file_of(found).is_file() else None
+    return found if found is not None and (not intact or store.intact(found)) else None
 
 
 def locate(text: str, registry: Registry, env: Mapping[str, str] = os.environ) -> LocalModel:
@@ -73,10 +76,12 @@ def locate(text: str, registry: Registry, env: Mapping[str, str] = os.environ) -
     if isinstance(ref, references.PathRef):
         return _local_path(ref.path)
     store = Store.default(env)
-    manifest = find_manifest(ref, registry, store)
+    record = find_manifest(ref, registry, store, intact=False)
+    manifest = record if record is not None and store.intact(record) else None
+    changed = store.file_of(record) if record is not None and manifest is None and not record.imported else None
     if isinstance(ref, references.HubRef):
         if manifest is None:
-            raise ModelNotLocal(str(ref))
+            raise ModelNotLocal(str(ref), changed)
         return LocalModel(name=str(ref), path=store.file_of(manifest))
     variant = registry.find(ref.name)
     if variant is None:
@@ -86,5 +91,5 @@ def locate(text: str, registry: Registry, env: Mapping[str, str] = os.environ) -
     if isinstance(variant.entry.source, PackageSource):
         return LocalModel(name=ref.name, path=package_file(variant), variant=variant)
     if manifest is None:
-        raise ModelNotLocal(ref.name)
+        raise ModelNotLocal(ref.name, changed)
     return LocalModel(name=ref.name, path=store.file_of(manifest), variant=variant)

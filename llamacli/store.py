@@ -166,6 +166,24 @@ class Store:
         """The GGUF a manifest points at."""
         return self.root / manifest.path
 
+    def intact(self, manifest: Manifest) -> bool:
+        """Whether MANIFEST's file is as recorded: an imported file exists, a pulled one is still its blob."""
+        if manifest.imported:
+            return self.file_of(manifest).is_file()
+        return manifest.sha256 is not None and self.has_blob(manifest.sha256, manifest.size)
+
+    def has_blob(self, sha256: str, size: int) -> bool:
+        """Whether the verified blob is in place: a regular file of SIZE bytes.
+
+        Not a symlink put where it was (loading would follow it to a file nobody verified), not a file
+        cut short: either one makes the model absent, so `pull` downloads it again over it.
+        """
+        try:
+            st = self.blob_path(sha256).lstat()
+        except OSError:
+            return False
+        return stat.S_ISREG(st.st_mode) and st.st_size == size
+
     def mark_partial(self, sha256: str, manifest: Manifest) -> None:
         """Record what a partial download is, so `rm` can find it before it completes."""
         _write_atomic(self.partials / f"sha256-{sha256}.json", json.dumps(asdict(manifest)))

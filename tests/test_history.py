@@ -14,6 +14,8 @@ from llamacli.history import MIGRATIONS, History, database_file
 def test_database_lives_under_llamacli_home(isolated: Path) -> None:
     with History.open() as history:
         assert history.path == database_file() == isolated / "history.db"
+        assert not history.path.exists()  # opened at the first use: `chat --help` creates nothing
+        assert history.list() == []
     assert sqlite3.connect(isolated / "history.db").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -53,7 +55,8 @@ def test_list_latest_copy_and_names(tmp_path: Path) -> None:
 
 
 def test_migrations_run_once(tmp_path: Path) -> None:
-    History(tmp_path / "h.db").close()
-    History(tmp_path / "h.db").close()  # a second open must not re-create tables
+    for _ in range(2):  # a second open must not re-create tables
+        with History(tmp_path / "h.db") as history:
+            history.new_conversation("m", None)
     version = sqlite3.connect(tmp_path / "h.db").execute("PRAGMA user_version").fetchone()[0]
     assert version == len(MIGRATIONS)

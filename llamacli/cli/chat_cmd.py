@@ -124,7 +124,7 @@ def start_chat(
         with out.status(f"Loading {local.name}…"):
             model = Model(local.path, load)
         loader = model_loader(load, service.resolve)
-        session = ChatSession(model, local, gen, history, loader, system=system)
+        session = ChatSession(model, local, gen, history, loader, system=system, notify=out.notice)
         if past:
             session.continue_from(past)
         interactive = sys.stdin.isatty()

@@ -8,6 +8,7 @@ line; Ctrl-D on an empty line ends the chat. When stdin is not a terminal, lines
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -56,8 +57,15 @@ class TerminalInput:
         def continuation(width: int, line_number: int, wrap_count: int) -> str:
             return CONTINUATION.rjust(width)
 
+        class InputHistory(FileHistory):
+            """The typed-lines file; a line it cannot take (a full disk) is still recalled in this chat."""
+
+            def store_string(self, string: str) -> None:
+                with contextlib.suppress(OSError):
+                    super().store_string(string)
+
         self._session: PromptSession[str] = PromptSession(
-            history=FileHistory(str(history_file)),
+            history=InputHistory(str(history_file)),
             key_bindings=bindings,
             multiline=True,  # our Enter binding decides when a message is complete
             prompt_continuation=continuation,

@@ -159,8 +159,8 @@ def _resolve_or_pull(out: Output, reference: str | None, offline: bool) -> Local
     except ModelNotLocal as e:
         if offline or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
             raise
-        missing = e.name
-    out.notice(f"{missing} is not downloaded yet: pulling it first")
+        missing, why = e.name, "changed on disk since it was verified" if e.changed else "is not downloaded yet"
+    out.notice(f"{missing} {why}: pulling it first")
     from llamacli.cli.models_cmd import pull_with_progress
 
     pull_with_progress(out, missing)

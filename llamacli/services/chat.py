@@ -4,7 +4,9 @@ No terminal here: `ChatSession.say` returns the events of an answer (a `Trimmed`
 turns had to go), `ChatSession.run` executes a slash command and returns a `Reply` for the CLI to show.
 The model's KV cache persists between turns, so each turn only evaluates what is new (the engine reuses
 the longest common prefix); when the conversation outgrows the window the oldest turns are dropped
-(never the system prompt), which costs one full re-evaluation.
+(never the system prompt), which costs one full re-evaluation. A history that cannot be written (a full
+disk, a locked or damaged file) never stops the chat: the user is told once, and the conversation, kept
+in memory, is written whole as soon as a write works again.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 
 from llamacli.chat_template import Message
 from llamacli.engine import Event, Finished, GenerationParams, LoadParams, Model, TextDelta
-from llamacli.errors import ChatCommandError, ContextOverflow
-from llamacli.history import Conversation, History
+from llamacli.errors import ChatCommandError, ContextOverflow, HistoryUnavailable
+from llamacli.history import Conversation, Entry, History
 from llamacli.locate import LocalModel
 from llamacli.services import chat_commands
 from llamacli.services.chat_commands import Command
@@ -39,12 +41,18 @@ ChatEvent = Event | Trimmed
 
 @dataclass
 class Turn:
-    """A message of the conversation and its row in the history."""
+    """A message of the conversation and its row in the history (0 while it is not written)."""
 
     role: str
     content: str
     row: int = 0
     interrupted: bool = False
+    created: float = field(default_factory=time.time)
+    stats: dict[str, Any] | None = None
+
+
+def _ignore(_: str) -> None:
+    """The default `notify`: say nothing."""
 
 
 @dataclass(frozen=True)
@@ -70,17 +78,59 @@ class ChatSession:
     turns: list[Turn] = field(default_factory=list)
     conversation_id: int | None = None
     first_sent: int = 0  # turns before this index were trimmed away (still in the history)
+    notify: Callable[[str], None] = _ignore  # a line for the person (the history failed, or works again)
+    unsaved: HistoryUnavailable | None = None  # why the history is behind the conversation, while it is
+    said: set[str] = field(default_factory=set)
 
     def continue_from(self, conversation: Conversation) -> None:
         """Carry on CONVERSATION: its turns, and its system prompt unless this session has one."""
         self.conversation_id = conversation.id
         self.system = self.system if self.system is not None else conversation.system
-        self.turns = [Turn(m.role, m.content, m.id, m.interrupted) for m in conversation.messages]
+        self.turns = [Turn(m.role, m.content, m.id, m.interrupted, m.created, m.stats) for m in conversation.messages]
         self.first_sent = 0
 
     def close(self) -> None:
-        """Free the model."""
+        """Free the model, after a last try at saving a conversation the history is behind on."""
         self.model.close()
+        if self.unsaved is not None:
+            self._record(lambda _: None)
+        if self.unsaved is not None:
+            self.notify(f"warning: this conversation was not saved ({self.unsaved.reason})")
+
+    # -- recording ------------------------------------------------------------------------------
+
+    def _record(self, write: Callable[[History], None]) -> None:
+        """Write one change to the history; after a failure, the whole conversation instead.
+
+        A failure never stops the chat: it is said once, the conversation stays in memory, and the next
+        change tries again to write all of it (in one transaction, so the history is never half right).
+        """
+        try:
+            if self.unsaved is None:
+                write(self.history)
+                return
+            if self.turns or self.conversation_id is not None:
+                entries = [Entry(t.role, t.content, t.created, t.interrupted, t.stats) for t in self.turns]
+                self.conversation_id, rows = self.history.rewrite(
+                    self.conversation_id, self.local.name, self.system, entries
+                )
+                for turn, row in zip(self.turns, rows, strict=True):
+                    turn.row = row
+        except HistoryUnavailable as e:
+            if self.unsaved is None:
+                self._say_once(
+                    f"warning: {e.message}; the chat goes on, and is saved when writing works again ({e.hint})"
+                )
+            self.unsaved = e
+            return
+        self.unsaved = None
+        self._say_once("The conversation is saved again.")
+
+    def _say_once(self, line: str) -> None:
+        """Notify LINE the first time only: a nearly full disk can fail and recover many times in a chat."""
+        if line not in self.said:
+            self.said.add(line)
+            self.notify(line)
 
     # -- talking --------------------------------------------------------------------------------
 
@@ -93,10 +143,14 @@ class ChatSession:
             self.turns.pop()
             raise
         turn = self.turns[-1]
-        if self.conversation_id is None:  # the conversation and its first message are written together
-            self.conversation_id, turn.row = self.history.start_conversation(self.local.name, self.system, text)
-        else:
-            turn.row = self.history.add_message(self.conversation_id, "user", text)
+
+        def write(history: History) -> None:
+            if self.conversation_id is None:  # the conversation and its first message are written together
+                self.conversation_id, turn.row = history.start_conversation(self.local.name, self.system, text)
+            else:
+                turn.row = history.add_message(self.conversation_id, "user", text)
+
+        self._record(write)
         return self._answer(prompt, trimmed)
 
     def _messages(self) -> list[Message]:
@@ -135,10 +189,9 @@ class ChatSession:
         """Stream the answer, writing it to the history as it grows; an interruption keeps what came."""
         if trimmed:
             yield Trimmed(trimmed, self.model.n_ctx)
-        conversation = self._conversation()
-        row = self.history.add_message(conversation, "assistant", "", interrupted=True)
-        turn = Turn("assistant", "", row, interrupted=True)
+        turn = Turn("assistant", "", interrupted=True)
         self.turns.append(turn)
+        self._record(lambda history: self._add(history, turn))
         pieces: list[str] = []
         finished: Finished | None = None
         flushed = time.monotonic()
@@ -148,7 +201,8 @@ class ChatSession:
                 if isinstance(event, TextDelta):
                     pieces.append(event.text)
                     if time.monotonic() - flushed > FLUSH_SECONDS:
-                        self.history.update_message(row, "".join(pieces), interrupted=True)
+                        turn.content = "".join(pieces)
+                        self._record(lambda history: history.update_message(turn.row, turn.content, interrupted=True))
                         flushed = time.monotonic()
                 else:
                     finished = event
@@ -157,14 +211,18 @@ class ChatSession:
             events.close()  # type: ignore[attr-defined]
             turn.content = "".join(pieces)
             turn.interrupted = finished is None
-            stats = finished.stats.to_dict() if finished else None
-            self.history.update_message(row, turn.content, interrupted=turn.interrupted, stats=stats)
+            turn.stats = finished.stats.to_dict() if finished else None
+            self._record(
+                lambda history: history.update_message(
+                    turn.row, turn.content, interrupted=turn.interrupted, stats=turn.stats
+                )
+            )
 
-    def _conversation(self) -> int:
-        """The history id of this conversation, created with its first message."""
+    def _add(self, history: History, turn: Turn) -> None:
+        """Write TURN as a new message (creating the conversation if it has none yet)."""
         if self.conversation_id is None:
-            self.conversation_id = self.history.new_conversation(self.local.name, self.system)
-        return self.conversation_id
+            self.conversation_id = history.new_conversation(self.local.name, self.system)
+        turn.row = history.add_message(self.conversation_id, turn.role, turn.content, interrupted=turn.interrupted)
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -180,16 +238,29 @@ class ChatSession:
         return Reply(exit=True)
 
     def _cmd_clear(self, _: str) -> Reply:
+        if self.unsaved is not None:
+            self._record(lambda _: None)  # a last try at saving the one being left
+        lost, self.unsaved = self.unsaved, None
         self.turns, self.first_sent, self.conversation_id = [], 0, None
+        if lost is not None:
+            return Reply((f"New conversation (the previous one could not be saved: {lost.reason}).",))
         return Reply(("New conversation (the previous one is in 'llamacli history').",))
 
     def _cmd_system(self, argument: str) -> Reply:
         if not argument:
             return Reply((f"System prompt: {self.system}" if self.system else "No system prompt.",))
         self.system = None if argument.lower() == "none" else argument
-        if self.conversation_id is not None:
-            self.history.update_conversation(self.conversation_id, model=self.local.name, system=self.system)
+        self._record_conversation()
         return Reply(("System prompt set." if self.system else "System prompt removed.",))
+
+    def _record_conversation(self) -> None:
+        """Write a new model or system prompt to the conversation, if it has been written."""
+        if self.conversation_id is not None or self.unsaved is not None:
+            self._record(
+                lambda history: history.update_conversation(
+                    self.conversation_id or 0, model=self.local.name, system=self.system
+                )
+            )
 
     def _cmd_set(self, argument: str) -> Reply:
         self.params = chat_commands.apply_setting(self.params, argument)
@@ -222,14 +293,20 @@ class ChatSession:
         if not any(t.role == "user" for t in self.turns[self.first_sent :]):
             raise ChatCommandError("nothing to retry yet", "send a message first")
         if self.turns[-1].role == "assistant":
-            self.history.delete_message(self.turns.pop().row)
+            dropped = self.turns.pop()
+            self._record(lambda history: history.delete_message(dropped.row))
         prompt, trimmed = self._fit()
         return Reply(answer=self._answer(prompt, trimmed))
 
     def _cmd_save(self, argument: str) -> Reply:
         name = chat_commands.check_name(argument)
-        if self.conversation_id is None:
+        if not self.turns:
             raise ChatCommandError("nothing to save yet", "send a message first")
+        if self.unsaved is not None:
+            self._record(lambda _: None)
+        if self.unsaved is not None or self.conversation_id is None:
+            reason = self.unsaved.reason if self.unsaved else "nothing was written"
+            raise ChatCommandError(f"cannot save now: {reason}", self.unsaved.hint if self.unsaved else None)
         self.history.copy(self.conversation_id, name)
         return Reply((f"Saved as '{name}' (/load {name} continues from this point).",))
 
@@ -237,12 +314,10 @@ class ChatSession:
         if not argument:
             raise ChatCommandError("usage: /load NAME", "'llamacli history' lists saved conversations")
         saved = self.history.get(argument)
-        self.conversation_id = self.history.copy(saved.id)
-        self.turns = [Turn(m.role, m.content, 0, m.interrupted) for m in saved.messages]
-        for turn, stored in zip(self.turns, self.history.get(str(self.conversation_id)).messages, strict=True):
-            turn.row = stored.id
-        self.first_sent, self.system = 0, saved.system
-        self.history.update_conversation(self.conversation_id, model=self.local.name, system=self.system)
+        loaded = self.history.get(str(self.history.copy(saved.id)))
+        self.continue_from(loaded)
+        self.system, self.unsaved = saved.system, None
+        self._record_conversation()
         lines = [f"Loaded '{argument}': {len(self.turns)} messages (as conversation {self.conversation_id})."]
         if saved.model != self.local.name:
             lines.append(f"It was saved with {saved.model}; /model {saved.model} switches to it.")
@@ -254,8 +329,7 @@ class ChatSession:
         local, model = self.loader(argument)
         self.model.close()
         self.local, self.model = local, model
-        if self.conversation_id is not None:
-            self.history.update_conversation(self.conversation_id, model=local.name, system=self.system)
+        self._record_conversation()
         return Reply((f"Now talking to {local.name} (the conversation is kept).",))
 
 

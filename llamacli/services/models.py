@@ -155,9 +155,9 @@ def pull(
         file = hub.pick_quant(repo, list(hub.gguf_files(repo)), quant)
     remote = hub.resolve(repo, file)
     blob = store.blob_path(remote.sha256)
-    present = blob.is_file() and existing is not None and existing.sha256 == remote.sha256
+    present = store.has_blob(remote.sha256, remote.size) and existing is not None and existing.sha256 == remote.sha256
     header = None
-    if not blob.is_file():
+    if not store.has_blob(remote.sha256, remote.size):
         partial = store.partial_path(remote.sha256)
         have = partial.stat().st_size if partial.exists() else 0
         _check_disk(store, remote.size - have)
@@ -167,7 +167,7 @@ def pull(
     # The lock covers the download *and* the manifest: `rm` and `sweep` never see the blob unrecorded.
     with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
         downloaded, info = 0, None
-        if not blob.is_file():  # another process may have finished it while we waited
+        if not store.has_blob(remote.sha256, remote.size):  # another process may have finished it while we waited
             downloaded, info = _fetch(repo, file, remote, store, header, progress or download.Silent(), notify)
             gguf_info.remember(blob, info, paths.cache_dir(env))  # `show` and `run` need not parse it again
         old = store.get(hub_key(repo, file))
@@ -268,7 +268,7 @@ def list_local(env: Mapping[str, str] = os.environ) -> list[LocalEntry]:
     store = Store.default(env)
     for m in store.all():
         path = store.file_of(m)
-        if not path.is_file():
+        if not store.intact(m):
             continue
         source = "imported" if m.imported else f"hf.co/{m.repo}"
         out.append(LocalEntry(display_name(m, reg), m.quant, m.size, m.parameters, m.created, path, source))
@@ -290,7 +290,7 @@ def remove(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
             raise ModelNotFound(ref.name, reg.close_matches(ref.name))
     store = Store.default(env)
     store.sweep()  # what a killed pull or rm left behind goes first
-    manifest = find_manifest(ref, reg, store)
+    manifest = find_manifest(ref, reg, store, intact=False)  # a file replaced or cut short goes too
     if manifest is not None:
         return display_name(manifest, reg), store.remove(manifest)
     partial_freed = sum(store.remove_partial(sha) for sha, meta in store.pending() if _same_model(meta, ref, reg))

@@ -177,7 +177,7 @@ def test_rm_of_a_blob_replaced_by_a_symlink_deletes_only_the_link(
     [blob] = (isolated / "models" / "blobs").iterdir()
     blob.unlink()
     blob.symlink_to(precious)
-    assert listed_names() == ["llama3.2:1b-q2_k"]  # no crash
+    assert listed_names() == []  # not the verified file any more: not listed (and no crash)
     result = run_cli("rm", "llama3.2:1b-q2_k")
     assert result.returncode == 0, result.stderr
     assert b"freed" not in result.stderr  # a link frees nothing; the target's size is not claimed
@@ -185,12 +185,44 @@ def test_rm_of_a_blob_replaced_by_a_symlink_deletes_only_the_link(
     assert listed_names() == []
 
 
+@pytest.mark.parametrize("change", ["symlink", "cut short"])
+def test_a_changed_blob_is_never_loaded_and_pull_puts_the_verified_file_back(
+    hub: HubServer, isolated: Path, quantized: dict[str, Path], smollm2_path: Path, change: str
+) -> None:
+    """A real model behind the link: following it would load and answer with a file nobody verified."""
+    assert run_cli("pull", "llama3.2:1b-q2_k").returncode == 0
+    [blob] = (isolated / "models" / "blobs").iterdir()
+    if change == "symlink":
+        blob.unlink()
+        blob.symlink_to(smollm2_path)
+    else:
+        os.truncate(blob, blob.stat().st_size // 2)
+    result = run_cli("run", "--offline", "llama3.2:1b-q2_k", "Hi", "-n", "4")
+    assert result.returncode == 1, result.stderr
+    assert b"changed on disk since it was verified" in result.stderr
+    assert b"llamacli pull llama3.2:1b-q2_k" in result.stderr and not result.stdout
+    clean(result)
+    assert listed_names() == []
+    if change == "symlink":
+        pulled = run_cli("pull", "llama3.2:1b-q2_k", "--json")
+        assert pulled.returncode == 0, pulled.stderr
+        assert json.loads(pulled.stdout)["downloaded"] == quantized["Q2_K"].stat().st_size
+    else:  # `run` online fetches it again first, and says why
+        ran = run_cli("run", "llama3.2:1b-q2_k", "Hi", "-n", "4")
+        assert ran.returncode == 0, ran.stderr
+        assert b"changed on disk since it was verified: pulling it first" in ran.stderr and ran.stdout
+    assert not blob.is_symlink() and blob.read_bytes() == quantized["Q2_K"].read_bytes()
+    assert smollm2_path.stat().st_size > 90_000_000  # the link's target is untouched
+    assert listed_names() == ["llama3.2:1b-q2_k"]
+
+
 def test_rm_refuses_a_blobs_directory_that_leads_outside(isolated: Path, tmp_path: Path) -> None:
     store, manifest = fake_pull(isolated)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     victim = elsewhere / store.blob_path(str(manifest.sha256)).name
-    victim.write_bytes(PRECIOUS)
+    mine = PRECIOUS.ljust(manifest.size)  # the recorded size: as far as `list` can tell, the model is there
+    victim.write_bytes(mine)
     shutil.rmtree(store.blobs)
     store.blobs.symlink_to(elsewhere, target_is_directory=True)
     assert listed_names() == ["llama3.2:1b-q2_k"]
@@ -198,7 +230,7 @@ def test_rm_refuses_a_blobs_directory_that_leads_outside(isolated: Path, tmp_pat
     assert result.returncode == 1
     assert b"refusing to delete" in result.stderr and b"outside the model store" in result.stderr
     clean(result)
-    assert victim.read_bytes() == PRECIOUS
+    assert victim.read_bytes() == mine
 
 
 @pytest.mark.parametrize("edit", ["absolute", "dotdot", "digest"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +149,54 @@ def test_resume_continues_the_same_conversation(session: ChatSession, smollm2_pa
     drain(other.say("Again?"))
     assert other.conversation_id == session.conversation_id
     assert len(session.history.get(str(other.conversation_id)).messages) == 4
+
+
+def test_a_history_that_cannot_be_written_never_stops_the_chat_and_catches_up(
+    smollm2_path: Path, tmp_path: Path
+) -> None:
+    """Another process holds the database's write lock (real sqlite): the chat goes on, said once, and
+    the whole conversation is written as soon as the lock is gone."""
+    db, notices = tmp_path / "history.db", []
+    chat = make_session(smollm2_path, notify=notices.append)
+    chat.history = History(db, timeout=0.05)
+    try:
+        drain(chat.say("Hello!"))
+        blocker = sqlite3.connect(db, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        second, _, _ = drain(chat.say("Name a colour."))
+        third, _, _ = drain(chat.say("And another?"))
+        assert second and third and chat.unsaved is not None
+        assert len(notices) == 1 and "database is locked" in notices[0] and notices[0].startswith("warning:")
+        with pytest.raises(ChatCommandError, match="cannot save now"):
+            chat.run(Command("save", "colours"))
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        chat.run(Command("system", "Be brief."))  # the next change writes everything
+        assert chat.unsaved is None and notices[-1] == "The conversation is saved again."
+        stored = History(db).get(str(chat.conversation_id))
+        assert [(m.role, m.content, m.interrupted) for m in stored.messages] == [
+            (t.role, t.content, t.interrupted) for t in chat.turns
+        ]
+        assert len(stored.messages) == 6 and stored.system == "Be brief." and stored.messages[3].content == second
+        assert stored.messages[5].stats is not None  # what the answer's last write carried is kept
+        assert [m.id for m in stored.messages] == [t.row for t in chat.turns]
+        drain(chat.say("Thanks."))  # and it goes on turn by turn
+        assert len(History(db).get(str(chat.conversation_id)).messages) == 8
+    finally:
+        chat.close()
+        chat.history.close()
+
+
+def test_leaving_or_clearing_an_unsaved_chat_says_it_was_not_saved(smollm2_path: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "history.db"
+    damaged.write_bytes(b"not a database " * 1000)
+    notices: list[str] = []
+    chat = make_session(smollm2_path, notify=notices.append)
+    chat.history = History(damaged)
+    drain(chat.say("Hello!"))
+    assert chat.unsaved is not None and "file is not a database" in notices[0] and "move history.db aside" in notices[0]
+    assert "could not be saved: file is not a database" in chat.run(Command("clear")).lines[0]
+    drain(chat.say("Hello again!"))
+    chat.close()
+    assert notices[-1] == "warning: this conversation was not saved (file is not a database)"
+    assert damaged.read_bytes() == b"not a database " * 1000  # the user's file is never overwritten
