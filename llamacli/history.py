@@ -157,9 +157,8 @@ class History:
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None
-            )  # autocommit: each write is durable
+            # autocommit: each write is durable
+            db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA foreign_keys=ON")

@@ -92,10 +92,8 @@ class ChatSession:
     def close(self) -> None:
         """Free the model, after a last try at saving a conversation the history is behind on."""
         self.model.close()
-        if self.unsaved is not None:
-            self._record(lambda _: None)
-        if self.unsaved is not None:
-            self.notify(f"warning: this conversation was not saved ({self.unsaved.reason})")
+        if lost := self._leave():
+            self.notify(f"warning: this conversation was not saved ({lost})")
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -125,6 +123,14 @@ class ChatSession:
             return
         self.unsaved = None
         self._say_once("The conversation is saved again.")
+
+    def _leave(self) -> str | None:
+        """Before leaving this conversation (/clear, /load, the end): a last try at saving it, if it is
+        behind; why that failed, or None."""
+        if self.unsaved is not None:
+            self._record(lambda _: None)
+        lost, self.unsaved = self.unsaved, None
+        return lost.reason if lost else None
 
     def _say_once(self, line: str) -> None:
         """Notify LINE the first time only: a nearly full disk can fail and recover many times in a chat."""
@@ -238,12 +244,10 @@ class ChatSession:
         return Reply(exit=True)
 
     def _cmd_clear(self, _: str) -> Reply:
-        if self.unsaved is not None:
-            self._record(lambda _: None)  # a last try at saving the one being left
-        lost, self.unsaved = self.unsaved, None
+        lost = self._leave()
         self.turns, self.first_sent, self.conversation_id = [], 0, None
-        if lost is not None:
-            return Reply((f"New conversation (the previous one could not be saved: {lost.reason}).",))
+        if lost:
+            return Reply((f"New conversation (the previous one could not be saved: {lost}).",))
         return Reply(("New conversation (the previous one is in 'llamacli history').",))
 
     def _cmd_system(self, argument: str) -> Reply:
@@ -315,10 +319,13 @@ class ChatSession:
             raise ChatCommandError("usage: /load NAME", "'llamacli history' lists saved conversations")
         saved = self.history.get(argument)
         loaded = self.history.get(str(self.history.copy(saved.id)))
+        lost = self._leave()
         self.continue_from(loaded)
-        self.system, self.unsaved = saved.system, None
+        self.system = saved.system
         self._record_conversation()
         lines = [f"Loaded '{argument}': {len(self.turns)} messages (as conversation {self.conversation_id})."]
+        if lost:
+            lines.append(f"The conversation before it could not be saved: {lost}.")
         if saved.model != self.local.name:
             lines.append(f"It was saved with {saved.model}; /model {saved.model} switches to it.")
         return Reply(tuple(lines))

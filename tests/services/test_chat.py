@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from llamacli.engine import Finished, GenerationParams, LoadParams, Model, TextDelta
-from llamacli.errors import ChatCommandError, ContextOverflow
+from llamacli.errors import ChatCommandError, ContextOverflow, HistoryUnavailable
 from llamacli.history import History
 from llamacli.locate import LocalModel
 from llamacli.services.chat import ChatEvent, ChatSession, Trimmed, model_loader
@@ -195,6 +195,9 @@ def test_leaving_or_clearing_an_unsaved_chat_says_it_was_not_saved(smollm2_path:
     chat.history = History(damaged)
     drain(chat.say("Hello!"))
     assert chat.unsaved is not None and "file is not a database" in notices[0] and "move history.db aside" in notices[0]
+    with pytest.raises(HistoryUnavailable, match="file is not a database"):
+        chat.run(Command("load", "ideas"))  # one error line in the chat; the conversation stays
+    assert [t.role for t in chat.turns] == ["user", "assistant"]
     assert "could not be saved: file is not a database" in chat.run(Command("clear")).lines[0]
     drain(chat.say("Hello again!"))
     chat.close()
