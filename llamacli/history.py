@@ -70,7 +70,9 @@ class Conversation:
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
-    db.executescript(
+    # One statement at a time, not executescript: that commits first, so the migration would not be one
+    # transaction and a second process could see half a schema.
+    db.execute(
         """
         CREATE TABLE conversations (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -79,7 +81,11 @@ def _m001_initial(db: sqlite3.Connection) -> None:
             name TEXT UNIQUE,
             created REAL NOT NULL,
             updated REAL NOT NULL
-        );
+        )
+        """
+    )
+    db.execute(
+        """
         CREATE TABLE messages (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
@@ -88,10 +94,10 @@ def _m001_initial(db: sqlite3.Connection) -> None:
             created REAL NOT NULL,
             interrupted INTEGER NOT NULL DEFAULT 0,
             stats TEXT
-        );
-        CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+        )
         """
     )
+    db.execute("CREATE INDEX messages_by_conversation ON messages(conversation_id, id)")
 
 
 # Applied once each, in order; the database's user_version counts how many ran (as in simonw/llm).
@@ -160,7 +166,7 @@ class History:
             # autocommit: each write is durable
             db = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
+                self._use_wal(db)
                 db.execute("PRAGMA foreign_keys=ON")
                 self._migrate(db)
             except BaseException:
@@ -182,12 +188,29 @@ class History:
     def __exit__(self, *_: object) -> None:
         self.close()
 
+    def _use_wal(self, db: sqlite3.Connection) -> None:
+        """Switch to the WAL journal (it stays set in the file). On a new file that another process is
+        switching too, sqlite answers "locked" at once instead of waiting, so the waiting is done here."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
-        done = int(db.execute("PRAGMA user_version").fetchone()[0])
-        for number, migration in enumerate(MIGRATIONS[done:], start=done + 1):
-            with db:
-                db.execute("BEGIN")
+        """Bring the schema up to date, all in one transaction under the write lock: two processes
+        starting at once (a chat and `history`) neither both migrate nor see half a schema."""
+        if int(db.execute("PRAGMA user_version").fetchone()[0]) >= len(MIGRATIONS):
+            return
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            done = int(db.execute("PRAGMA user_version").fetchone()[0])  # again, now that no one else can write
+            for number, migration in enumerate(MIGRATIONS[done:], start=done + 1):
                 migration(db)
                 db.execute(f"PRAGMA user_version = {number}")
 

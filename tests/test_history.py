@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,30 @@ def test_migrations_run_once(tmp_path: Path) -> None:
             history.new_conversation("m", None)
     version = sqlite3.connect(tmp_path / "h.db").execute("PRAGMA user_version").fetchone()[0]
     assert version == len(MIGRATIONS)
+
+
+def test_processes_opening_a_new_history_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """A chat and `llamacli history` started together on a fresh directory: one creates the schema, in one
+    transaction; the others wait for it and find it whole (separate connections lock like processes)."""
+    for round_ in range(15):
+        path = tmp_path / f"h{round_}.db"
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def open_and_read(path: Path = path, start: threading.Barrier = start, errors: list = errors) -> None:  # type: ignore[type-arg]
+            start.wait()
+            try:
+                with History(path) as history:
+                    history.new_conversation("m", None)
+                    assert history.list()
+            except BaseException as e:  # reported below, with the round
+                errors.append(e)
+
+        threads = [threading.Thread(target=open_and_read) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], (round_, errors)
+        with History(path) as history:
+            assert len(history.list()) == 4

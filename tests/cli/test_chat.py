@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -91,10 +92,11 @@ def recorded_answer(min_chars: int) -> str:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if db.exists():
-            with sqlite3.connect(db) as connection:
+            with contextlib.suppress(sqlite3.OperationalError), sqlite3.connect(db) as connection:
+                # the file exists a moment before its schema is committed: "no such table" until then
                 row = connection.execute("SELECT content FROM messages WHERE role = 'assistant'").fetchone()
-            if row and len(row[0]) >= min_chars:
-                return str(row[0])
+                if row and len(row[0]) >= min_chars:
+                    return str(row[0])
         time.sleep(0.1)
     raise AssertionError("the streaming answer never reached the history")
 
