@@ -265,6 +265,22 @@ class History:
         self._db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
         return int(cursor.lastrowid or 0)
 
+    def _insert_whole(self, conversation_id: int, m: Entry | StoredMessage) -> int:
+        """Insert a message with its own time and stats (a copy, a rewrite); its id."""
+        cursor = self._db.execute(
+            "INSERT INTO messages (conversation_id, role, content, created, interrupted, stats) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                conversation_id,
+                m.role,
+                m.content,
+                m.created,
+                int(m.interrupted),
+                json.dumps(m.stats) if m.stats else None,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
     @_reported
     def update_message(
         self, message_id: int, content: str, *, interrupted: bool = False, stats: dict[str, Any] | None = None
@@ -288,20 +304,9 @@ class History:
             self._db.execute("BEGIN")
             if name is not None:
                 self._db.execute("DELETE FROM conversations WHERE name = ?", (name,))
-            now = time.time()
-            cursor = self._db.execute(
-                "INSERT INTO conversations (model, system, name, created, updated) VALUES (?, ?, ?, ?, ?)",
-                (source.model, source.system, name, now, now),
-            )
-            new_id = int(cursor.lastrowid or 0)
-            self._db.executemany(
-                "INSERT INTO messages (conversation_id, role, content, created, interrupted, stats) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (new_id, m.role, m.content, m.created, int(m.interrupted), json.dumps(m.stats) if m.stats else None)
-                    for m in source.messages
-                ],
-            )
+            new_id = self._new_conversation(source.model, source.system, name)
+            for message in source.messages:
+                self._insert_whole(new_id, message)
         return new_id
 
     @_reported
@@ -328,22 +333,7 @@ class History:
             else:
                 conversation_id = self._new_conversation(model, system)
             assert conversation_id is not None
-            rows = [
-                self._db.execute(
-                    "INSERT INTO messages (conversation_id, role, content, created, interrupted, stats) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        conversation_id,
-                        e.role,
-                        e.content,
-                        e.created,
-                        int(e.interrupted),
-                        json.dumps(e.stats) if e.stats else None,
-                    ),
-                ).lastrowid
-                or 0
-                for e in entries
-            ]
+            rows = [self._insert_whole(conversation_id, entry) for entry in entries]
         return conversation_id, rows
 
     # -- reading ------------------------------------------------------------------------------
