@@ -155,9 +155,10 @@ def pull(
         file = hub.pick_quant(repo, list(hub.gguf_files(repo)), quant)
     remote = hub.resolve(repo, file)
     blob = store.blob_path(remote.sha256)
-    present = store.has_blob(remote.sha256, remote.size) and existing is not None and existing.sha256 == remote.sha256
+    have_blob = store.has_blob(remote.sha256, remote.size)
+    present = have_blob and existing is not None and existing.sha256 == remote.sha256
     header = None
-    if not store.has_blob(remote.sha256, remote.size):
+    if not have_blob:
         partial = store.partial_path(remote.sha256)
         have = partial.stat().st_size if partial.exists() else 0
         _check_disk(store, remote.size - have)
