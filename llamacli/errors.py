@@ -96,6 +96,23 @@ class ModelLoadError(LlamacliError):
         )
 
 
+class EngineCrash(LlamacliError):
+    """llama.cpp's native code crashes running a model on this CPU in every configuration tried."""
+
+    exit_code = ExitCode.MODEL_LOAD
+
+    def __init__(self, path: Path, crashes: Sequence[str], cpu_has_amx: bool) -> None:
+        self.path = path
+        self.crashes = tuple(crashes)
+        hint = (
+            "this CPU has AMX: rebuild llama.cpp without its AMX kernels with scripts/install.sh, "
+            "then check with 'llamacli doctor'"
+            if cpu_has_amx
+            else "'llamacli doctor' checks the install; another quantization of the model may run"
+        )
+        super().__init__(f"llama.cpp crashes running {path} on this CPU ({'; '.join(self.crashes)})", hint)
+
+
 class TemplateError(LlamacliError):
     """The model's chat template failed to render or tried to escape the sandbox."""
 

@@ -37,6 +37,7 @@ _COMMANDS: dict[str, tuple[str, str, dict[str, object]]] = {
     "models": ("models_cmd", "catalog", {}),
     "recommend": ("recommend_cmd", "recommend", {}),
     "hw": ("recommend_cmd", "recommend", {"help": "Alias of 'recommend'."}),
+    "doctor": ("doctor_cmd", "doctor", {"epilog": "DOCTOR_EPILOG"}),
 }
 
 

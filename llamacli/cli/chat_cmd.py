@@ -61,13 +61,13 @@ def chat(
       llamacli chat --continue          (the latest conversation)
       llamacli chat --continue 12       (conversation 12, or a /save name)
     """
-    from llamacli.engine import GenerationParams, LoadParams
+    from llamacli.engine import GenerationParams
     from llamacli.services import run as service
 
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
     reference, conversation = _split_words(list(words or []), resume)
-    load = LoadParams(n_ctx=ctx, n_threads=threads, verbose=verbose, probe_cache=paths.cache_dir())
+    load = service.load_params(ctx, threads, verbose)
     gen = GenerationParams(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, max_tokens=max_tokens)
     service.validate(load, gen)
     start_chat(reference, load, gen, system=system, resume=resume, conversation=conversation, pull=pull and not offline)
@@ -123,6 +123,8 @@ def start_chat(
         warn_if_too_big(out, local, load.n_ctx)
         with out.status(f"Loading {local.name}…"):
             model = Model(local.path, load)
+        if load.verbose:
+            out.dim(model.runtime_summary())
         loader = model_loader(load, service.resolve)
         session = ChatSession(model, local, gen, history, loader, system=system, notify=out.notice)
         if past:

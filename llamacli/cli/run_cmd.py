@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llamacli import paths, references
+from llamacli import references
 from llamacli.cli import options
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, InvalidValue, UsageError
@@ -90,14 +90,14 @@ def run(
       llamacli run smollm2:135m "Write a haiku" --temperature 0 -n 40
       cat notes.txt | llamacli run "Summarize:" --json
     """
-    from llamacli.engine import GenerationParams, LoadParams, Model
+    from llamacli.engine import GenerationParams, Model
     from llamacli.services import run as service
 
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
     out = Output()
     reference, prompt = _split_words(list(words or []), model)
-    load = LoadParams(n_ctx=ctx, n_threads=threads, verbose=verbose, probe_cache=paths.cache_dir())
+    load = service.load_params(ctx, threads, verbose)
     gen = GenerationParams(
         temperature=temperature,
         top_p=top_p,
@@ -123,6 +123,8 @@ def run(
         events = engine.stream(service.conversation(text, system), gen)
         try:
             _render(out, events, local, json_output=json_output, verbose=verbose)
+            if verbose:
+                out.dim(engine.runtime_summary())
         except KeyboardInterrupt:
             out.notice("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None

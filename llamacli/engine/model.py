@@ -19,9 +19,11 @@ from typing import Any
 from llamacli import hardware
 from llamacli.chat_template import ChatTemplate, Message, plain_prompt
 from llamacli.engine import native, probe
+from llamacli.engine import threads as threads_module
 from llamacli.engine.events import Completion, Event, Finished, FinishReason, Stats, TextDelta
 from llamacli.engine.params import DEFAULT_CTX, GenerationParams, LoadParams
 from llamacli.engine.text import TextAssembler
+from llamacli.engine.threads import ThreadGovernor
 from llamacli.errors import ContextOverflow, ModelLoadError
 
 
@@ -33,9 +35,10 @@ class Model:
         self.path = path
         self._ll = ll = native.lib(params.verbose)
         started = time.perf_counter()
-        probe.ensure_loadable(path, params.probe_cache)
+        self.runtime = probe.ensure_runs(path, params.probe_cache, params.reference_model)
         native.take_errors()
         model_params = ll.llama_model_default_params()
+        model_params.use_extra_bufts = self.runtime.config.extra_buffers
         self._model = ll.llama_model_load_from_file(str(path).encode(), model_params)
         if not self._model:
             raise ModelLoadError(path, native.take_errors() or "llama.cpp could not read it")
@@ -43,6 +46,8 @@ class Model:
         try:
             self.n_ctx_train = int(ll.llama_model_n_ctx_train(self._model))
             threads = params.n_threads or hardware.physical_cores()
+            if self.runtime.config.max_threads is not None:
+                threads = min(threads, self.runtime.config.max_threads)
             ctx_params = ll.llama_context_default_params()
             ctx_params.n_ctx = params.n_ctx or min(self.n_ctx_train or DEFAULT_CTX, DEFAULT_CTX)
             ctx_params.n_batch = ctx_params.n_ubatch = params.n_batch
@@ -53,6 +58,8 @@ class Model:
                 raise ModelLoadError(path, native.take_errors() or "could not create a context (out of memory?)")
             self.n_ctx = int(ll.llama_n_ctx(self._ctx))  # may be rounded up from the request
             self.n_threads = threads
+            # Threads chosen per token from the load (threads.py), unless the user set a number.
+            self.governor = None if params.n_threads else ThreadGovernor(threads, self._set_generation_threads)
             self.n_batch = int(ll.llama_n_batch(self._ctx))  # llama.cpp may lower it to fit n_ctx
             self._vocab = ll.llama_model_get_vocab(self._model)
             self._memory = ll.llama_get_memory(self._ctx)
@@ -78,6 +85,19 @@ class Model:
         if getattr(self, "_model", None):
             ll.llama_model_free(self._model)
             self._model = None
+
+    def runtime_summary(self) -> str:
+        """One line on how llama.cpp runs here: the self-tested configuration, threads, wait policy."""
+        when = "found by the self-test just now" if self.runtime.fresh else "remembered from the self-test"
+        if self.governor is None:
+            threads = f"{self.n_threads} threads (as asked)"
+        else:
+            now = f", {self.governor.current} now" if self.governor.current != self.n_threads else ""
+            threads = f"up to {self.n_threads} threads{now}, fewer while other processes use the CPU"
+        return f"llama.cpp: {self.runtime.describe()}, {when} · {threads} · {threads_module.wait_policy()}"
+
+    def _set_generation_threads(self, n: int) -> None:
+        self._ll.llama_set_n_threads(self._ctx, n, self.n_threads)  # prompts keep every thread
 
     def __enter__(self) -> Model:
         return self
@@ -251,6 +271,7 @@ class Model:
         reused = min(reused, len(prompt) - 1)  # the last prompt token is decoded again for fresh logits
         ll.llama_memory_seq_rm(self._memory, -1, reused, -1)
         del self._evaluated[reused:]
+        native.note_threads_started()
         for start in range(reused, len(prompt), self.n_batch):
             chunk = prompt[start : start + self.n_batch]
             array = (ll.llama_token * len(chunk))(*chunk)
@@ -306,6 +327,10 @@ class Model:
             ll.llama_sampler_free(sampler)
             raise
         prompt_done = time.perf_counter()
+        governor = self.governor
+        tick = governor.tick if governor is not None else _no_tick
+        if governor is not None:
+            governor.begin()
         # Hot loop: everything bound to locals; per token one sample, one decode, one cached piece.
         sample, decode, is_eog = ll.llama_sampler_sample, ll.llama_decode, ll.llama_vocab_is_eog
         ctx, vocab, evaluated = self._ctx, self._vocab, self._evaluated
@@ -339,6 +364,7 @@ class Model:
                 if decode(ctx, batch) != 0:
                     break  # the KV cache is full
                 evaluated.append(token)
+                tick()
             tail = assembler.finish()
             if assembler.stopped:
                 reason = "stop"
@@ -359,3 +385,7 @@ class Model:
                 load_seconds=self.load_seconds,
             ),
         )
+
+
+def _no_tick() -> None:
+    """The governor's tick when the user fixed the thread count."""

@@ -26,6 +26,7 @@ _GGML_LOG_LEVEL_DEBUG = 1
 _GGML_LOG_LEVEL_ERROR = 4
 _GGML_LOG_LEVEL_CONT = 5  # continues the previous line, at that line's level
 _last_level = 0
+_threads_started = False  # whether llama.cpp has run a parallel computation here (see threads_started)
 
 
 def _on_log(level: int, text: bytes | None, _user_data: Any) -> None:
@@ -66,6 +67,17 @@ def lib(verbose: bool = False) -> ModuleType:
         llama_cpp.llama_backend_init()
         _lib = llama_cpp
     return _lib
+
+
+def note_threads_started() -> None:
+    """Record that llama.cpp's OpenMP worker pool exists in this process (called before a decode)."""
+    global _threads_started
+    _threads_started = True
+
+
+def threads_started() -> bool:
+    """Whether this process has computed with llama.cpp: libgomp's pool then does not survive fork()."""
+    return _threads_started
 
 
 def take_errors() -> str:

@@ -6,12 +6,13 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from llamacli import registry, settings
+from llamacli import paths, registry, settings
 from llamacli.chat_template import Message
 from llamacli.engine.params import GenerationParams, LoadParams
-from llamacli.errors import InvalidValue, UsageError
-from llamacli.locate import LocalModel, locate
+from llamacli.errors import InvalidValue, LlamacliError, UsageError
+from llamacli.locate import LocalModel, locate, package_file
 
 
 def compose_prompt(prompt: str, stdin_text: str | None) -> str:
@@ -40,6 +41,28 @@ def resolve(reference: str | None, env: Mapping[str, str] = os.environ) -> Local
     """The local file for REFERENCE, or for the configured default model when it is None."""
     name = reference or settings.load(env).default_model or settings.BUILTIN_DEFAULT_MODEL
     return locate(name, registry.load(env), env)
+
+
+def bundled_model(env: Mapping[str, str] = os.environ) -> Path | None:
+    """The bundled default model's file, if its package is installed (the engine's self-test uses it)."""
+    variant = registry.load(env).find(settings.BUILTIN_DEFAULT_MODEL)
+    try:
+        return package_file(variant) if variant is not None else None
+    except LlamacliError:
+        return None
+
+
+def load_params(
+    n_ctx: int | None = None, n_threads: int | None = None, verbose: bool = False, env: Mapping[str, str] = os.environ
+) -> LoadParams:
+    """How every front end loads a model: the self-test's verdicts cached, tried on the bundled model."""
+    return LoadParams(
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        verbose=verbose,
+        probe_cache=paths.cache_dir(env),
+        reference_model=bundled_model(env),
+    )
 
 
 @dataclass(frozen=True)
