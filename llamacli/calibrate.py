@@ -187,12 +187,13 @@ class FileRun:
     resident: int = 0  # what loading and running it added to the process's resident memory
 
 
-def measure_file(path: Path, quant: str) -> FileRun:
-    """Load PATH; read a 512-token prompt; generate after 16 and after 512 tokens."""
+def measure_file(path: Path, quant: str, probe_cache: Path | None = None) -> FileRun:
+    """Load PATH (as every front end does: the self-test's configuration, the thread governor); read a
+    512-token prompt; generate after 16 and after 512 tokens."""
     from llamacli.engine import GenerationParams, LoadParams, Model
 
     before = _reset_peak_memory()
-    with Model(path, LoadParams(n_ctx=CALIBRATION_CTX)) as model:
+    with Model(path, LoadParams(n_ctx=CALIBRATION_CTX, probe_cache=probe_cache)) as model:
         shape = shape_of(model)
         words = model.tokenize("The quick brown fox jumps over the lazy dog. " * 60, add_special=True)
         prompt = words[:PROMPT_TOKENS]
@@ -211,7 +212,7 @@ def measure_file(path: Path, quant: str) -> FileRun:
     return FileRun(quant, shape, path.stat().st_size, shallow, deep, reading, resident)
 
 
-def _measure_apart(path: Path, quant: str) -> FileRun:
+def _measure_apart(path: Path, quant: str, probe_cache: Path | None) -> FileRun:
     """`measure_file` in a fresh forked process where there is fork, else here.
 
     Each file then starts from the same clean heap: memory a previous model freed but the allocator kept
@@ -220,9 +221,9 @@ def _measure_apart(path: Path, quant: str) -> FileRun:
     import multiprocessing
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        return measure_file(path, quant)
+        return measure_file(path, quant, probe_cache)
     with multiprocessing.get_context("fork").Pool(1, maxtasksperchild=1) as pool:
-        return pool.apply(measure_file, (path, quant))
+        return pool.apply(measure_file, (path, quant, probe_cache))
 
 
 _STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
@@ -334,21 +335,22 @@ def run(
     bundled: Path,
     system_info: str,
     progress: Callable[[str], None] = lambda _: None,
+    probe_cache: Path | None = None,
 ) -> Calibration:
-    """Measure this machine on BUNDLED (a Q4_1 GGUF) and its requantized copies."""
+    """Measure this machine on BUNDLED (a Q4_1 GGUF) and its requantized copies (PROBE_CACHE: see LoadParams)."""
     from llamacli.engine import native
 
     native.lib()
     load = os.getloadavg()[0] / hardware.physical_cores() if hasattr(os, "getloadavg") else 0.0
     overhead = psutil.Process().memory_info().rss
     progress("Q4_1")
-    runs = [_measure_apart(bundled, "Q4_1")]
+    runs = [_measure_apart(bundled, "Q4_1", probe_cache)]
     with tempfile.TemporaryDirectory(prefix="llamacli-calibration-") as directory:
         for quant in CALIBRATION_QUANTS:
             progress(quant)
             target = Path(directory) / f"calibration-{quant}.gguf"
             native.quantize(str(bundled), str(target), quant)
-            runs.append(_measure_apart(target, quant))
+            runs.append(_measure_apart(target, quant, probe_cache))
             target.unlink()
     quants, shape = measurements(runs), runs[0].shape
     return Calibration(machine_key(system_info), time.time(), overhead, quants, shape, round(load, 2))

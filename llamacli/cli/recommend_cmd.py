@@ -12,6 +12,7 @@ from llamacli.sizes import parse_size
 
 if TYPE_CHECKING:
     from llamacli.calibrate import Calibration
+    from llamacli.engine.runtime import Verdict
     from llamacli.hardware import Hardware
     from llamacli.services.recommend import Report
 
@@ -82,7 +83,8 @@ def calibrate_with_status(out: Output, system_info: str, recalibrate: bool) -> C
         return service.calibration(system_info, recalibrate)
 
 
-def _machine_lines(hw: Hardware, calib: Calibration) -> list[str]:
+def _machine_lines(hw: Hardware, calib: Calibration, engine: Verdict | None) -> list[str]:
+    from llamacli.engine.threads import wait_policy
     from llamacli.picker import gib
 
     features = " ".join(f for f in hw.cpu_features if f not in ("LLAMAFILE", "OPENMP", "REPACK")) or "none"
@@ -92,6 +94,8 @@ def _machine_lines(hw: Hardware, calib: Calibration) -> list[str]:
         f"GPU     {hw.gpu or 'none (llama.cpp is built for the CPU)'}",
         f"OS      {hw.os}",
         f"Disk    {gib(hw.free_disk)} free in {hw.models_dir}",
+        f"Engine  llama.cpp with {engine.describe() if engine else 'its defaults (not self-tested yet)'}",
+        f"        threads: up to {hw.physical_cores}, fewer while other processes use the CPU; {wait_policy()}",
     ]
     measured = ", ".join(
         f"{m.quant} {m.generation_tokens_per_second:.0f}/{m.prompt_tokens_per_second:.0f}"
@@ -112,7 +116,7 @@ def render(report: Report) -> str:
 
     budget = report.budget
     window = f"{report.n_ctx} tokens" if report.n_ctx else "each model's default (at most 4096 tokens)"
-    lines = _machine_lines(report.hardware, report.calibration)
+    lines = _machine_lines(report.hardware, report.calibration, report.engine)
     lines += [
         f"Budget  {gib(budget.usable)} usable of {gib(budget.memory)}, at least {budget.min_speed:g} tok/s; "
         f"context {window}",

@@ -10,8 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamacli import calibrate, estimate, picker, registry
+from llamacli import calibrate, estimate, paths, picker, registry
 from llamacli.calibrate import Calibration
+from llamacli.engine import runtime
 from llamacli.engine.params import DEFAULT_CTX
 from llamacli.errors import InvalidValue, LlamacliError, NoModelFits
 from llamacli.estimate import ModelShape
@@ -46,11 +47,13 @@ class Report:
     pick: Candidate | None
     local_pick: Candidate | None
     explanation: str
+    engine: runtime.Verdict | None = None  # how llama.cpp runs here (the self-test's verdict), once known
 
     def to_dict(self) -> dict[str, object]:
         """The --json document."""
         return {
             "hardware": self.hardware.to_dict(),
+            "engine": {**self.engine.to_dict(), "description": self.engine.describe()} if self.engine else None,
             "calibration": self.calibration.to_dict(),
             "budget": {"memory": self.budget.memory, "usable": self.budget.usable, "min_speed": self.budget.min_speed},
             "ctx": self.n_ctx,
@@ -153,7 +156,7 @@ def calibration(
     if cached is not None:
         return cached
     bundled = _bundled_file(registry.load(env))
-    fresh = calibrate.run(bundled, system_info, progress)
+    fresh = calibrate.run(bundled, system_info, progress, probe_cache=paths.cache_dir(env))
     calibrate.save(fresh, env)
     return fresh
 
@@ -205,7 +208,9 @@ def recommend(
     rows = [Row(c, picker.fit(c, budget), local(c)) for c in found]
     chosen = picker.pick(found, budget)
     local_pick = picker.best_local(found, budget, local)
-    return Report(hardware, calib, budget, n_ctx, rows, chosen, local_pick, picker.explain(chosen, found, budget))
+    explanation = picker.explain(chosen, found, budget)
+    engine = runtime.recall_machine(paths.cache_dir(env))
+    return Report(hardware, calib, budget, n_ctx, rows, chosen, local_pick, explanation, engine)
 
 
 def resolve_auto(report: Report, env: Mapping[str, str] = os.environ) -> tuple[LocalModel, Candidate, bool]:
