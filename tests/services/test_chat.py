@@ -256,3 +256,25 @@ def test_each_answer_records_the_model_that_wrote_it(session: ChatSession) -> No
     stored = session.history.get(str(session.conversation_id))
     assert [m.model for m in stored.messages] == [None, "smollm2:135m", None, "other:1b"]
     assert stored.models == ("smollm2:135m", "other:1b") and stored.model == "other:1b"
+
+
+def test_a_conversation_deleted_under_the_chat_is_written_again_not_a_traceback(session: ChatSession) -> None:
+    """Another program deletes the conversation mid-chat: the next message breaks a foreign key, which is
+    said once (never a traceback), and the chat writes its whole conversation again from memory."""
+    notices: list[str] = []
+    session.notify = notices.append
+    drain(session.say("Hi!"))
+    gone = session.conversation_id
+    other = sqlite3.connect(session.history.path, isolation_level=None)
+    other.execute("PRAGMA foreign_keys=ON")
+    other.execute("DELETE FROM conversations WHERE id = ?", (gone,))
+    other.close()
+    drain(session.say("Still there?"))
+    assert session.unsaved is None and session.conversation_id not in (None, gone)
+    stored = session.history.get(str(session.conversation_id))
+    assert [(m.role, m.content, m.model) for m in stored.messages] == [
+        (t.role, t.content, t.model) for t in session.turns
+    ]
+    assert len(stored.messages) == 4
+    assert "FOREIGN KEY constraint failed" in notices[0] and "changed by another program" in notices[0]
+    assert notices[-1] == "The conversation is saved again."
