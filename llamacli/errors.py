@@ -293,18 +293,34 @@ class ConversationNotFound(LlamacliError):
 class HistoryUnavailable(LlamacliError):
     """The conversation history cannot be read or written: a full disk, a damaged or locked database."""
 
-    def __init__(self, path: Path, reason: str) -> None:
+    def __init__(self, path: Path, reason: str, hint: str | None = None) -> None:
         self.path = path
         self.reason = reason
-        if "full" in reason or "I/O" in reason:
-            hint = "free some disk space"
-        elif "not a database" in reason or "malformed" in reason:
-            hint = f"move {path.name} aside, and llamacli starts a new one"
-        elif "locked" in reason:
-            hint = "another llamacli is writing it; try again"
-        else:
-            hint = "check that the file and its directory are writable"
-        super().__init__(f"cannot use the conversation history {path}: {reason}", hint)
+        super().__init__(f"cannot use the conversation history {path}: {reason}", hint or _history_hint(path, reason))
+
+
+def _history_hint(path: Path, reason: str) -> str:
+    """What to do about sqlite's REASON."""
+    if "full" in reason or "I/O" in reason:
+        return "free some disk space"
+    if "not a database" in reason or "malformed" in reason:
+        return f"move {path.name} aside, and llamacli starts a new one"
+    if "locked" in reason:
+        return "another llamacli is writing it; try again"
+    return "check that the file and its directory are writable"
+
+
+class NameTaken(LlamacliError):
+    """A conversation name is already on another conversation (names are never moved or deleted)."""
+
+    def __init__(self, name: str, conversation_id: int, message_count: int) -> None:
+        self.name = name
+        self.conversation_id = conversation_id
+        self.message_count = message_count
+        super().__init__(
+            f"'{name}' already names conversation {conversation_id} ({message_count} messages), which is kept",
+            f"/load {name} continues that one; /save ANOTHER-NAME names this one",
+        )
 
 
 class ChatCommandError(LlamacliError):

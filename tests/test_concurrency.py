@@ -2,7 +2,8 @@
 
 Pulls of one blob serialize on its lock (one downloads, the others wait and find it done); `rm` takes the
 same lock to delete, and refuses a partial download another process is writing; `list` reads manifests,
-which are replaced atomically; `run` of the bundled model never touches the store.
+which are replaced atomically; `run` of the bundled model never touches the store. Chats writing to one
+history at once, continuing and naming the same conversations, lose no message and take no name.
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ class Job:
             raise AssertionError(f"llamacli {' '.join(self.args)} did not finish: deadlock?") from None
 
 
-def start(*args: str) -> Job:
-    """Start `llamacli ARGS` with its output captured."""
-    return Job(args, subprocess.Popen([LLAMACLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+def start(*args: str, stdin: Path | None = None) -> Job:
+    """Start `llamacli ARGS` with its output captured (and STDIN's text as its input)."""
+    with open(stdin or os.devnull, "rb") as source:
+        proc = subprocess.Popen([LLAMACLI, *args], stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return Job(args, proc)
 
 
 def test_pulls_list_rm_and_run_at_once_leave_a_consistent_store(
@@ -113,3 +116,50 @@ def test_rm_and_pull_of_the_same_model_racing_in_rounds(
         for job in (jobs[0], jobs[2]):
             assert any(m in job.err for m in RM_CLEAN), f"round {i}: {job.err.decode()}"
         assert_consistent(isolated, expected)
+
+
+def test_chats_continuing_and_naming_the_same_conversations_at_once_lose_nothing(tmp_path: Path) -> None:
+    """Issue 12 items 1-2 with several processes: two chats continue `rome` and save it under its own name,
+    two new chats race for `paris`, one more asks for `rome`, while `history` reads. Every message is
+    stored once, `rome` stays conversation 1, exactly one chat gets `paris`, the others are told."""
+    fast = ["--temperature", "0", "--seed", "1", "-n", "4", "-t", "1"]
+    assert run_cli("chat", *fast, input="About Rome.\n/save rome\n").returncode == 0
+
+    def chat(name: str, lines: str, *args: str) -> Job:
+        (tmp_path / name).write_text(lines)
+        return start("chat", *args, *fast, stdin=tmp_path / name)
+
+    deadline = time.monotonic() + DEADLINE
+    jobs = {
+        "continue1": chat("continue1", "/save rome\nContinue one.\n", "--continue", "rome"),
+        "continue2": chat("continue2", "/save rome\nContinue two.\n", "--continue", "rome"),
+        "paris1": chat("paris1", "Paris one.\n/save paris\n"),
+        "paris2": chat("paris2", "Paris two.\n/save paris\n"),
+        "other": chat("other", "Other.\n/save rome\n"),
+    }
+    while any(j.proc.poll() is None for j in jobs.values()):
+        listing = run_cli("history", "--json")
+        assert listing.returncode == 0 and b"Traceback" not in listing.stderr, listing.stderr
+        assert time.monotonic() < deadline, "still running: deadlock?"
+    for name, job in jobs.items():
+        job.finish(deadline)
+        assert job.proc.returncode == 0 and b"Traceback" not in job.err, f"{name}: {job.err.decode()}"
+    for name in ("continue1", "continue2"):
+        assert b"already saved as 'rome'" in jobs[name].err, jobs[name].err
+    assert b"'rome' already names conversation 1" in jobs["other"].err
+    refused = [name for name in ("paris1", "paris2") if b"'paris' already names conversation" in jobs[name].err]
+    assert len(refused) == 1, [jobs[n].err for n in ("paris1", "paris2")]
+
+    conversations = {c["id"]: c for c in json.loads(run_cli("history", "--json").stdout)}
+    messages = {
+        cid: json.loads(run_cli("history", "show", str(cid), "--json").stdout)["messages"] for cid in conversations
+    }
+    users = sorted(m["content"] for ms in messages.values() for m in ms if m["role"] == "user")
+    sent = ["About Rome.", "Continue one.", "Continue two.", "Other.", "Paris one.", "Paris two."]
+    assert users == sent  # each once: nothing lost, nothing written twice
+    assert sum(len(ms) for ms in messages.values()) == 2 * len(sent)  # and each has its answer
+    assert conversations[1]["name"] == "rome" and messages[1][0]["content"] == "About Rome."
+    rome = {m["content"] for m in messages[1] if m["role"] == "user"}
+    assert rome == {"About Rome.", "Continue one.", "Continue two."}
+    [winner] = [c["first_message"] for c in conversations.values() if c["name"] == "paris"]
+    assert winner == {"paris1": "Paris two.", "paris2": "Paris one."}[refused[0]]  # the chat that was not refused

@@ -217,3 +217,43 @@ def test_chat_killed_mid_answer_keeps_a_consistent_history_and_resumes(rng: Draw
     assert last.bye() == 0
     messages = assert_history_consistent(sent)
     assert messages[-2]["content"] == sent[-1] and messages[-1]["interrupted"] is False
+
+
+def test_chat_continuing_a_saved_name_killed_at_random_keeps_it_whole_with_each_answers_model(
+    rng: Draws, smollm2_path: Path
+) -> None:
+    """Issue 12 items 1-3 under kill -9: `chat --continue rome`, `/save rome`, a `/model` switch and a
+    message, killed at a random instant of them. `rome` stays conversation 1, what was stored before stays
+    as it was (model included), and an answer is recorded with the model that was writing it."""
+    fast = [*GREEDY, "-n", "32", "-t", "1"]
+    sent = ["Hi! Answer in one word."]
+    first = run_cli("chat", *fast, input=f"{sent[0]}\n/save rome\n")
+    assert first.returncode == 0, first.stderr
+    answer_time = timed("run", *fast, "Tell me one fact about the number 1.")  # load + answer
+    before = history_of(1)
+    for i in range(4):
+        model = ("smollm2:135m", str(smollm2_path))[i % 2]
+        chat = Chat("--continue", "rome", *fast)
+        sent.append(f"Tell me one fact about the number {i + 2}.")
+        for line in ("/save rome", f"/model {model}", sent[-1]):  # typed ahead: the kill may land in any
+            chat.send(line)
+        delay = rng.uniform(0, answer_time * 1.2)
+        time.sleep(delay)
+        chat.child.kill(signal.SIGKILL)
+        chat.child.close()
+        with trial(rng, i, delay):
+            messages = assert_history_consistent(sent)
+            assert (
+                run_cli("history", "show", "rome", "--json").stdout == run_cli("history", "show", "1", "--json").stdout
+            )
+            assert messages[: len(before)] == before  # nothing stored before changed, nor its model
+            new = messages[len(before) :]
+            assert all(m["model"] == model for m in new if m["role"] == "assistant"), new
+            assert all(m["model"] is None for m in new if m["role"] == "user"), new
+        print(f"{i}: killed after {delay:.2f} of {answer_time:.2f} s: {[str(m['content'])[:20] for m in new]}")
+        before = messages
+    last = run_cli("chat", "--continue", "rome", *fast, input="/save rome\nThanks, bye.\n")
+    assert last.returncode == 0 and b"already saved as 'rome'" in last.stderr, last.stderr
+    sent.append("Thanks, bye.")
+    messages = assert_history_consistent(sent)
+    assert messages[: len(before)] == before and messages[-2]["content"] == sent[-1]

@@ -16,7 +16,7 @@ import typer
 from llamacli import paths, references
 from llamacli.cli import options
 from llamacli.cli.output import Output
-from llamacli.errors import ConversationNotFound, LlamacliError, UsageError
+from llamacli.errors import LlamacliError, UsageError
 
 if TYPE_CHECKING:
     from llamacli.cli.chat_input import PlainInput, TerminalInput
@@ -105,16 +105,12 @@ def start_chat(
     from llamacli.engine import Model
     from llamacli.history import History
     from llamacli.services import run as service
-    from llamacli.services.chat import ChatSession, model_loader
+    from llamacli.services.chat import ChatSession, conversation_to_continue, model_loader
 
     out = Output()
     history = History.open()
     try:
-        past = None
-        if resume:
-            past = history.get(conversation) if conversation else history.latest()
-            if past is None:
-                raise ConversationNotFound("latest")
+        past = conversation_to_continue(history, conversation) if resume else None
         if past is None and auto_model.wants_auto(reference):
             explicit = reference == auto_model.AUTO
             local = auto_model.resolve_auto(out, load.n_ctx, explicit=explicit, pull=pull)

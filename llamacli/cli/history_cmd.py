@@ -43,7 +43,8 @@ def _list(
         label = f" [{c.name}]" if c.name else ""
         first = " ".join(c.first_message.split())
         first = first if len(first) <= 60 else first[:59] + "…"
-        out.answer(f"{c.id:>5}  {when}  {c.model}  {c.message_count} messages{label}  {first}\n")
+        models = ", ".join(c.models) or c.model
+        out.answer(f"{c.id:>5}  {when}  {models}  {c.message_count} messages{label}  {first}\n")
 
 
 @app.command("show")
@@ -61,9 +62,11 @@ def show(
         out.data(found.to_dict())
         return
     label = f" [{found.name}]" if found.name else ""
-    out.answer(f"# conversation {found.id}{label} with {found.model}\n")
+    out.answer(f"# conversation {found.id}{label} with {', '.join(found.models) or found.model}\n")
     if found.system:
         out.answer(f"\n[system]\n{found.system}\n")
+    several = len(found.models) > 1  # then each answer says which model wrote it
     for message in found.messages:
+        by = f" · {message.model}" if several and message.model else ""
         note = " (interrupted)" if message.interrupted else ""
-        out.answer(f"\n[{message.role}]{note}\n{message.content}\n")
+        out.answer(f"\n[{message.role}{by}]{note}\n{message.content}\n")

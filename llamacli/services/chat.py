@@ -7,6 +7,10 @@ the longest common prefix); when the conversation outgrows the window the oldest
 (never the system prompt), which costs one full re-evaluation. A history that cannot be written (a full
 disk, a locked or damaged file) never stops the chat: the user is told once, and the conversation, kept
 in memory, is written whole as soon as a write works again.
+
+A saved name is a label on one conversation: `/save NAME` names the current one (never copying, moving
+or deleting anything), and `/load NAME` and `llamacli chat --continue NAME` both carry on that
+conversation itself. Each answer is recorded with the model that wrote it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from llamacli.chat_template import Message
 from llamacli.engine import Event, Finished, GenerationParams, LoadParams, Model, TextDelta
-from llamacli.errors import ChatCommandError, ContextOverflow, HistoryUnavailable
+from llamacli.errors import ChatCommandError, ContextOverflow, ConversationNotFound, HistoryUnavailable, NameTaken
 from llamacli.history import Conversation, Entry, History
 from llamacli.locate import LocalModel
 from llamacli.services import chat_commands
@@ -49,6 +53,7 @@ class Turn:
     interrupted: bool = False
     created: float = field(default_factory=time.time)
     stats: dict[str, Any] | None = None
+    model: str | None = None  # the model that wrote it (an answer)
 
 
 def _ignore(_: str) -> None:
@@ -80,13 +85,17 @@ class ChatSession:
     first_sent: int = 0  # turns before this index were trimmed away (still in the history)
     notify: Callable[[str], None] = _ignore  # a line for the person (the history failed, or works again)
     unsaved: HistoryUnavailable | None = None  # why the history is behind the conversation, while it is
+    dropped: list[int] = field(default_factory=list)  # rows /retry replaced while the history was behind
     said: set[str] = field(default_factory=set)
 
     def continue_from(self, conversation: Conversation) -> None:
-        """Carry on CONVERSATION: its turns, and its system prompt unless this session has one."""
+        """Carry on CONVERSATION itself (new turns are added to it), with its system prompt unless this
+        session has one."""
         self.conversation_id = conversation.id
         self.system = self.system if self.system is not None else conversation.system
-        self.turns = [Turn(m.role, m.content, m.id, m.interrupted, m.created, m.stats) for m in conversation.messages]
+        self.turns = [
+            Turn(m.role, m.content, m.id, m.interrupted, m.created, m.stats, m.model) for m in conversation.messages
+        ]
         self.first_sent = 0
 
     def close(self) -> None:
@@ -108,12 +117,15 @@ class ChatSession:
                 write(self.history)
                 return
             if self.turns or self.conversation_id is not None:
-                entries = [Entry(t.role, t.content, t.created, t.interrupted, t.stats) for t in self.turns]
-                self.conversation_id, rows = self.history.rewrite(
-                    self.conversation_id, self.local.name, self.system, entries
+                entries = [
+                    Entry(t.role, t.content, t.created, t.interrupted, t.stats, t.model, t.row) for t in self.turns
+                ]
+                self.conversation_id, rows = self.history.catch_up(
+                    self.conversation_id, self.local.name, self.system, entries, self.dropped
                 )
                 for turn, row in zip(self.turns, rows, strict=True):
                     turn.row = row
+                self.dropped.clear()
         except HistoryUnavailable as e:
             if self.unsaved is None:
                 self._say_once(
@@ -195,7 +207,7 @@ class ChatSession:
         """Stream the answer, writing it to the history as it grows; an interruption keeps what came."""
         if trimmed:
             yield Trimmed(trimmed, self.model.n_ctx)
-        turn = Turn("assistant", "", interrupted=True)
+        turn = Turn("assistant", "", interrupted=True, model=self.local.name)
         self.turns.append(turn)
         self._record(lambda history: self._add(history, turn))
         pieces: list[str] = []
@@ -228,7 +240,9 @@ class ChatSession:
         """Write TURN as a new message (creating the conversation if it has none yet)."""
         if self.conversation_id is None:
             self.conversation_id = history.new_conversation(self.local.name, self.system)
-        turn.row = history.add_message(self.conversation_id, turn.role, turn.content, interrupted=turn.interrupted)
+        turn.row = history.add_message(
+            self.conversation_id, turn.role, turn.content, interrupted=turn.interrupted, model=turn.model
+        )
 
     # -- commands -------------------------------------------------------------------------------
 
@@ -296,11 +310,17 @@ class ChatSession:
     def _cmd_retry(self, _: str) -> Reply:
         if not any(t.role == "user" for t in self.turns[self.first_sent :]):
             raise ChatCommandError("nothing to retry yet", "send a message first")
-        if self.turns[-1].role == "assistant":
-            dropped = self.turns.pop()
-            self._record(lambda history: history.delete_message(dropped.row))
+        if self.turns[-1].role == "assistant" and (dropped := self.turns.pop().row):
+            self.dropped.append(dropped)
+            self._record(self._delete_dropped)
         prompt, trimmed = self._fit()
         return Reply(answer=self._answer(prompt, trimmed))
+
+    def _delete_dropped(self, history: History) -> None:
+        """Delete the answers /retry replaced."""
+        while self.dropped:
+            history.delete_message(self.dropped[0])
+            self.dropped.pop(0)
 
     def _cmd_save(self, argument: str) -> Reply:
         name = chat_commands.check_name(argument)
@@ -311,23 +331,30 @@ class ChatSession:
         if self.unsaved is not None or self.conversation_id is None:
             reason = self.unsaved.reason if self.unsaved else "nothing was written"
             raise ChatCommandError(f"cannot save now: {reason}", self.unsaved.hint if self.unsaved else None)
-        self.history.copy(self.conversation_id, name)
-        return Reply((f"Saved as '{name}' (/load {name} continues from this point).",))
+        try:
+            before = self.history.set_name(self.conversation_id, name)
+        except NameTaken as e:  # refused: the other conversation keeps its name and every message
+            raise ChatCommandError(e.message, e.hint) from e
+        resume = f"/load {name} or 'llamacli chat --continue {name}' continues it"
+        if before == name:
+            return Reply((f"This conversation is already saved as '{name}' (each message is saved as it comes).",))
+        if before is not None:
+            return Reply((f"Renamed '{before}' to '{name}' ({resume}).",))
+        return Reply((f"Saved as '{name}': every message is saved as it comes, and {resume}.",))
 
     def _cmd_load(self, argument: str) -> Reply:
         if not argument:
             raise ChatCommandError("usage: /load NAME", "'llamacli history' lists saved conversations")
-        saved = self.history.get(argument)
-        loaded = self.history.get(str(self.history.copy(saved.id)))
+        self.history.get(argument)  # an unknown name is an error that changes nothing
         lost = self._leave()
-        self.continue_from(loaded)
+        saved = self.history.get(argument)  # read after the last try at saving: it may be this conversation
+        self.continue_from(saved)
         self.system = saved.system
-        self._record_conversation()
-        lines = [f"Loaded '{argument}': {len(self.turns)} messages (as conversation {self.conversation_id})."]
+        lines = [f"Loaded '{argument}' (conversation {saved.id}, {len(self.turns)} messages): new messages go on it."]
         if lost:
             lines.append(f"The conversation before it could not be saved: {lost}.")
         if saved.model != self.local.name:
-            lines.append(f"It was saved with {saved.model}; /model {saved.model} switches to it.")
+            lines.append(f"It was last with {saved.model}; /model {saved.model} switches to it.")
         return Reply(tuple(lines))
 
     def _cmd_model(self, argument: str) -> Reply:
@@ -338,6 +365,14 @@ class ChatSession:
         self.local, self.model = local, model
         self._record_conversation()
         return Reply((f"Now talking to {local.name} (the conversation is kept).",))
+
+
+def conversation_to_continue(history: History, key: str | None) -> Conversation:
+    """What `chat --continue [KEY]` carries on: the conversation with that id or name, or the latest."""
+    found = history.get(key) if key else history.latest()
+    if found is None:
+        raise ConversationNotFound("latest")
+    return found
 
 
 def model_loader(load: LoadParams, resolve: Callable[[str], LocalModel]) -> Loader:

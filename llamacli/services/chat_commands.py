@@ -27,9 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("", "the model, its context window and the settings"),
     "stats": ("", "turn the stats line after each answer on or off"),
     "retry": ("", "regenerate the last answer"),
-    "save": ("NAME", "save a copy of this conversation under NAME"),
-    "load": ("NAME", "continue from a copy of the conversation saved as NAME (or a history id)"),
-    "model": ("REF", "switch to another model, keeping the conversation"),
+    "save": ("NAME", "name this conversation (refused if another has NAME); /load or chat --continue NAME resume it"),
+    "load": ("NAME", "switch to the conversation NAME (or a history id): new messages go on it, as with --continue"),
+    "model": ("REF", "switch to another model, keeping the conversation (each answer records its model)"),
 }
 ALIASES = {"exit": "bye", "quit": "bye", "?": "help"}
 SETTINGS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "max_tokens")

@@ -140,13 +140,13 @@ def test_slash_commands(chat: Chat, smollm2_path: Path) -> None:
     chat.ask("Say goodbye.")
     chat.command("/save pirates", "Saved as 'pirates'")
     chat.command("/clear", "New conversation")
-    chat.command("/load pirates", "Loaded 'pirates': 4 messages")
+    chat.command("/load pirates", "Loaded 'pirates' (conversation 1, 4 messages)")  # /retry replaced an answer
     chat.ask("And again?")
     assert chat.bye() == 0
     saved = history("pirates")
-    assert saved["system"] == "You are a pirate." and len(saved["messages"]) == 4  # /retry replaced an answer
+    assert saved["system"] == "You are a pirate." and len(saved["messages"]) == 6  # the named conversation went on
     listed = json.loads(run_cli("history", "--json").stdout)
-    assert len([c for c in listed if c["message_count"] == 6]) == 1  # the loaded copy went on
+    assert [c["id"] for c in listed] == [1]  # /clear then /load started no other conversation
 
 
 def test_ctrl_c_stops_the_answer_keeps_it_and_the_chat_goes_on() -> None:

@@ -12,16 +12,19 @@ from llamacli.engine import Finished, GenerationParams, LoadParams, Model, TextD
 from llamacli.errors import ChatCommandError, ContextOverflow, HistoryUnavailable
 from llamacli.history import History
 from llamacli.locate import LocalModel
-from llamacli.services.chat import ChatEvent, ChatSession, Trimmed, model_loader
+from llamacli.services.chat import ChatEvent, ChatSession, Trimmed, conversation_to_continue, model_loader
 from llamacli.services.chat_commands import Command, parse
 
 pytestmark = pytest.mark.slow
 
 GREEDY = GenerationParams(temperature=0, seed=1, max_tokens=24)
+# One thread: on two cores shared with other work, two llama.cpp threads wait on each other (8 tokens
+# took 11.6 s with two threads and 0.9 s with one on this machine under load).
+THREADS = 1
 
 
 def make_session(path: Path, n_ctx: int = 2048, **kwargs: object) -> ChatSession:
-    load = LoadParams(n_ctx=n_ctx)
+    load = LoadParams(n_ctx=n_ctx, n_threads=THREADS)
     local = LocalModel("smollm2:135m", path)
     return ChatSession(
         model=Model(path, load),
@@ -126,11 +129,11 @@ def test_commands(session: ChatSession) -> None:
     session.run(Command("clear"))
     assert session.turns == [] and session.conversation_id is None
     reply = session.run(Command("load", "colours"))
-    assert "2 messages" in reply.lines[0] and session.conversation_id != first_id
+    assert "2 messages" in reply.lines[0] and session.conversation_id == first_id  # the conversation itself
     assert [t.content for t in session.turns] == ["Name a colour.", answer]
     assert session.system == "Answer in French."
     drain(session.say("Another one?"))
-    assert len(session.history.get("colours").messages) == 2  # the saved copy is unchanged
+    assert len(session.history.get("colours").messages) == 4  # new messages go on the named conversation
     reply = session.run(Command("model", str(session.local.path)))
     assert session.local.name == str(session.local.path) and len(session.turns) == 4
     drain(session.say("Thanks."))
@@ -180,6 +183,7 @@ def test_a_history_that_cannot_be_written_never_stops_the_chat_and_catches_up(
         assert len(stored.messages) == 6 and stored.system == "Be brief." and stored.messages[3].content == second
         assert stored.messages[5].stats is not None  # what the answer's last write carried is kept
         assert [m.id for m in stored.messages] == [t.row for t in chat.turns]
+        assert [m.model for m in stored.messages] == [None, "smollm2:135m"] * 3  # each answer's model, kept
         drain(chat.say("Thanks."))  # and it goes on turn by turn
         assert len(History(db).get(str(chat.conversation_id)).messages) == 8
     finally:
@@ -203,3 +207,74 @@ def test_leaving_or_clearing_an_unsaved_chat_says_it_was_not_saved(smollm2_path:
     chat.close()
     assert notices[-1] == "warning: this conversation was not saved (file is not a database)"
     assert damaged.read_bytes() == b"not a database " * 1000  # the user's file is never overwritten
+
+
+def test_continuing_a_saved_conversation_and_saving_it_again_loses_nothing(session: ChatSession) -> None:
+    """Issue 12 item 1: `chat --continue rome`, `/save rome`, a message: the continued conversation was
+    deleted and the message ended in a traceback (sqlite3.IntegrityError)."""
+    drain(session.say("Tell me about Rome."))
+    session.run(Command("save", "rome"))
+    rome = session.history.get("rome")
+    again = ChatSession(session.model, session.local, GREEDY, session.history, session.loader)  # `--continue rome`
+    again.continue_from(conversation_to_continue(session.history, "rome"))
+    assert "already saved as 'rome'" in again.run(Command("save", "rome")).lines[0]  # its own name: nothing to do
+    drain(again.say("And then?"))
+    stored = session.history.get("rome")
+    assert stored.id == rome.id == again.conversation_id and again.unsaved is None
+    assert [m.content for m in stored.messages[:2]] == [m.content for m in rome.messages]
+    assert [m.role for m in stored.messages] == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_name_is_never_taken_from_another_chat_and_load_continues_the_named_conversation(
+    session: ChatSession,
+) -> None:
+    """Issue 12 item 2: a second `/save rome` from another chat deleted the first `rome`; `/load NAME`
+    worked on a copy while `chat --continue NAME` wrote into the saved conversation."""
+    drain(session.say("Tell me about Rome."))
+    session.run(Command("save", "rome"))
+    rome = session.conversation_id
+    session.run(Command("clear"))
+    drain(session.say("Tell me about Paris."))
+    with pytest.raises(ChatCommandError, match="'rome' already names conversation") as refused:
+        session.run(Command("save", "rome"))
+    assert "/load rome" in (refused.value.hint or "")
+    kept = session.history.get("rome")
+    assert kept.id == rome and kept.messages[0].content == "Tell me about Rome." and kept.message_count == 2
+    paris = session.conversation_id
+    session.run(Command("load", "rome"))
+    assert session.conversation_id == rome == conversation_to_continue(session.history, "rome").id  # one meaning
+    drain(session.say("More, please."))
+    assert len(session.history.get("rome").messages) == 4
+    assert len(session.history.get(str(paris)).messages) == 2  # the chat it left is kept too
+
+
+def test_each_answer_records_the_model_that_wrote_it(session: ChatSession) -> None:
+    """Issue 12 item 3: after /model every earlier answer was listed as the new model."""
+    drain(session.say("Hi!"))
+    session.run(Command("model", "other:1b"))  # the test's loader names the same file as asked
+    drain(session.say("Hi again!"))
+    stored = session.history.get(str(session.conversation_id))
+    assert [m.model for m in stored.messages] == [None, "smollm2:135m", None, "other:1b"]
+    assert stored.models == ("smollm2:135m", "other:1b") and stored.model == "other:1b"
+
+
+def test_a_conversation_deleted_under_the_chat_is_written_again_not_a_traceback(session: ChatSession) -> None:
+    """Another program deletes the conversation mid-chat: the next message breaks a foreign key, which is
+    said once (never a traceback), and the chat writes its whole conversation again from memory."""
+    notices: list[str] = []
+    session.notify = notices.append
+    drain(session.say("Hi!"))
+    gone = session.conversation_id
+    other = sqlite3.connect(session.history.path, isolation_level=None)
+    other.execute("PRAGMA foreign_keys=ON")
+    other.execute("DELETE FROM conversations WHERE id = ?", (gone,))
+    other.close()
+    drain(session.say("Still there?"))
+    assert session.unsaved is None and session.conversation_id not in (None, gone)
+    stored = session.history.get(str(session.conversation_id))
+    assert [(m.role, m.content, m.model) for m in stored.messages] == [
+        (t.role, t.content, t.model) for t in session.turns
+    ]
+    assert len(stored.messages) == 4
+    assert "FOREIGN KEY constraint failed" in notices[0] and "changed by another program" in notices[0]
+    assert notices[-1] == "The conversation is saved again."
