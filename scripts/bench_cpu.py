@@ -32,9 +32,10 @@ from llamacli.locate import package_file
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT, GENERATED = 512, 128
+LOADED_TOKENS = 64  # part 2: enough for several of the governor's readings; collapsed setups run 1 round
 
 
-def child(path: str, threads: int, n_prompt: int, cache: str) -> None:
+def child(path: str, threads: int, n_prompt: int, cache: str, generated: int = GENERATED) -> None:
     """One measurement in this fresh process, as `llamacli run` is: load, read the prompt, generate."""
     from llamacli.engine import GenerationParams, LoadParams, Model
 
@@ -46,7 +47,7 @@ def child(path: str, threads: int, n_prompt: int, cache: str) -> None:
             print(json.dumps({"pp": stats.prompt_tokens_per_second}))
             model.reset()
             words = words[:1]
-        params = GenerationParams(temperature=0, max_tokens=GENERATED, ignore_eos=True)
+        params = GenerationParams(temperature=0, max_tokens=generated, ignore_eos=True)
         stats = list(model.stream_tokens(words, params))[-1].stats
         print(json.dumps({"tg": stats.generation_tokens_per_second}))
 
@@ -152,16 +153,18 @@ SETUPS = {  # name -> (threads, extra environment)
 
 
 def under_load(path: Path, cache: Path, rounds: int, cores: int) -> None:
-    print("\n2. Generation tok/s of a fresh `run` (16-token prompt, 128 tokens), median of", rounds)
+    print(f"\n2. Generation tok/s of a fresh `run` (16-token prompt, {LOADED_TOKENS} tokens), median of", rounds)
     print(f"   {'setup':<28} {'idle':>7} {'1 core busy':>12} {'all busy':>9}")
     table: dict[str, dict[str, float]] = {name: {} for name in SETUPS}
     for load_name, load in (("idle", 0), ("1 core busy", 1), ("all busy", cores)):
         samples: dict[str, list[float]] = {name: [] for name in SETUPS}
         with busy(load) if load else _nothing():
-            for _ in range(rounds):
+            for round_ in range(rounds):
                 for name, (threads, env) in SETUPS.items():
+                    if load and threads == -1 and round_ > 0:
+                        continue  # the collapsed references take minutes a run: once is enough to show them
                     n = cores if threads == -1 else threads
-                    samples[name].append(measure(path, n, 16, cache, env)["tg"])
+                    samples[name].append(measure(path, n, 16, cache, env, LOADED_TOKENS)["tg"])
         for name in SETUPS:
             table[name][load_name] = median(samples[name])
     for name, row in table.items():
@@ -189,8 +192,8 @@ def _nothing():
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        path, threads, n_prompt, cache = sys.argv[2:6]
-        child(path, int(threads), int(n_prompt), cache)
+        path, threads, n_prompt, cache, generated = sys.argv[2:7]
+        child(path, int(threads), int(n_prompt), cache, int(generated))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)

@@ -16,7 +16,13 @@ Ctx = Annotated[
     typer.Option("--ctx", "-c", help="Context window in tokens [default: model's, at most 4096].", show_default=False),
 ]
 Threads = Annotated[
-    int | None, typer.Option("--threads", "-t", help="CPU threads [default: physical cores].", show_default=False)
+    int | None,
+    typer.Option(
+        "--threads",
+        "-t",
+        help="CPU threads [default: physical cores, fewer while other processes use some].",
+        show_default=False,
+    ),
 ]
 Offline = Annotated[bool, typer.Option("--offline", help="Never touch the network.")]
 PullBest = Annotated[

@@ -48,10 +48,17 @@ class CpuSample:
 
     @classmethod
     def now(cls) -> CpuSample:
-        """Read the counters (a few microseconds: /proc/stat and this process's times)."""
+        """Read the counters (a few microseconds: /proc/stat and this process's times).
+
+        Busy is user, system, interrupts and steal (a hypervisor that takes the core is other work too).
+        Niced work is left out, unless this process is niced itself: the scheduler gives a low-priority job
+        so little of a core that our workers hardly ever wait for it.
+        """
         total = psutil.cpu_times()
-        idle = total.idle + getattr(total, "iowait", 0.0)
-        busy = sum(total) - idle  # steal included: a hypervisor that takes our core is other work too
+        busy = total.user + total.system + getattr(total, "irq", 0.0) + getattr(total, "softirq", 0.0)
+        busy += getattr(total, "steal", 0.0)
+        if os.nice(0) > 0:
+            busy += getattr(total, "nice", 0.0)
         own = psutil.Process().cpu_times()
         return cls(time.monotonic(), busy, own.user + own.system)
 
