@@ -35,7 +35,9 @@ sys.exit(b"AMX_INT8 = 1" not in ll.llama_print_system_info())
 PY
   }
   if ! "$VENV/bin/python" -c "import llama_cpp" 2>/dev/null || has_amx_kernels; then
-    echo "This CPU has AMX: building llama.cpp without its AMX kernels ($no_amx), which crash in llama-cpp-python ${requirement#*==} (llama.cpp PR #26954); AVX-512, VNNI, BF16 and the rest stay on." >&2
+    why="This CPU has AMX"
+    grep -qw amx_tile /proc/cpuinfo 2>/dev/null || why="LLAMACLI_BUILD_NO_AMX is set"
+    echo "$why: building llama.cpp without its AMX kernels ($no_amx), which crash in llama-cpp-python ${requirement#*==} (llama.cpp PR #26954); AVX-512, VNNI, BF16 and the rest stay on." >&2
     wheels="${XDG_CACHE_HOME:-$HOME/.cache}/llamacli/wheels/$(echo "$requirement $no_amx" | sha256sum | cut -c1-12)"
     if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
       echo "Compiling llama.cpp through llama-cpp-python (about 6 minutes on 2 cores, once)..." >&2

@@ -161,9 +161,9 @@ def _spawn_child(path: Path, config: RuntimeConfig, header: bool) -> _Outcome:
         args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(status_w,)
     )
     os.close(status_w)
-    progress = _read_all(status_r)
+    stderr = proc.communicate()[1] or b""  # first: a child blocked on a full stderr pipe never exits
+    progress = _read_all(status_r)  # a few bytes, held in the pipe until read
     os.close(status_r)
-    stderr = proc.communicate()[1] or b""
     status = proc.returncode
     wait_status = (-status & 0x7F) if status < 0 else (status << 8)  # back to a waitpid status
     return _Outcome(wait_status, progress, stderr[-65536:].decode("utf-8", "replace"))
@@ -175,14 +175,15 @@ def _try(path: Path, config: RuntimeConfig, header: bool) -> _Outcome:
     return _fork_child(path, config, header)
 
 
-def _ladder(path: Path, start: RuntimeConfig) -> Verdict:
-    """Step down the ladder from START until a configuration runs PATH; raise if none does."""
+def _ladder(path: Path, start: RuntimeConfig) -> tuple[Verdict, bool]:
+    """Step down the ladder from START until a configuration runs PATH: (verdict, whether it was run to the
+    end; not when llama.cpp refused the file cleanly, which the real load then reports). Raises if none runs."""
     crashes: list[str] = []
     header = True
     for config in LADDER[LADDER.index(start) :]:
         outcome = _try(path, config, header)
         if outcome.signal is None:
-            return Verdict(config, tuple(crashes), fresh=True)
+            return Verdict(config, tuple(crashes), fresh=True), outcome.code == 0
         if header and not outcome.header_ok:  # died before the weights: the file itself is hostile
             raise ModelLoadError(path, f"llama.cpp crashed reading it ({outcome.signal}): {_assertion(outcome.output)}")
         header = False
@@ -207,20 +208,21 @@ def ensure_runs(path: Path, cache_dir: Path | None, reference: Path | None = Non
     machine = runtime.recall_machine(cache_dir) if cache_dir is not None else None
     if machine is None and reference is not None and reference != path and reference.is_file():
         try:
-            machine = _ladder(reference, LADDER[0])
+            tried, passed = _ladder(reference, LADDER[0])
         except (ModelLoadError, EngineCrash):
-            pass  # the bundled file is damaged: PATH alone decides
-        else:
+            passed = False  # the bundled file is damaged: PATH alone decides
+        if passed:
+            machine = tried
             if cache_dir is not None:
                 runtime.remember_machine(cache_dir, machine)
     if cache_dir is not None:
         remembered = Verdict.from_dict(file_facts.recall(path, _file_kind(), cache_dir))
         if remembered is not None:
             return remembered
-    verdict = _ladder(path, machine.config if machine is not None else LADDER[0])
+    verdict, passed = _ladder(path, machine.config if machine is not None else LADDER[0])
     if machine is not None and verdict.config == machine.config and not verdict.crashes:
         verdict = Verdict(verdict.config, machine.crashes, fresh=True)  # the reason is the machine's
-    if cache_dir is not None:
+    if cache_dir is not None and passed:
         if machine is None:  # the first file tried stands for the machine
             runtime.remember_machine(cache_dir, verdict)
         file_facts.remember(path, _file_kind(), cache_dir, verdict.to_dict())
