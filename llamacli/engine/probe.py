@@ -196,6 +196,16 @@ def _file_kind() -> str:
     return f"runs-{runtime.machine_key()}"
 
 
+# Verdicts found in this process when there is no cache directory (embedding code, tests): each file is
+# still tried once per process, not at every load.
+_in_process: dict[tuple[object, ...], Verdict] = {}
+
+
+def _process_key(path: Path) -> tuple[object, ...]:
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, runtime.machine_key(), os.environ.get(CRASH_SWITCH))
+
+
 def ensure_runs(path: Path, cache_dir: Path | None, reference: Path | None = None) -> Verdict:
     """The configuration in which llama.cpp loads and runs PATH on this machine, tried in a child once.
 
@@ -205,7 +215,15 @@ def ensure_runs(path: Path, cache_dir: Path | None, reference: Path | None = Non
     """
     if not hasattr(os, "fork"):  # Windows: no fork, nor the crashes this guards against so far
         return Verdict(LADDER[0])
-    machine = runtime.recall_machine(cache_dir) if cache_dir is not None else None
+    if cache_dir is None:
+        key = _process_key(path)
+        if key not in _in_process:
+            verdict, passed = _ladder(path, LADDER[0])
+            if not passed:
+                return verdict
+            _in_process[key] = verdict
+        return _in_process[key]
+    machine = runtime.recall_machine(cache_dir)
     if machine is None and reference is not None and reference != path and reference.is_file():
         try:
             tried, passed = _ladder(reference, LADDER[0])
@@ -213,16 +231,14 @@ def ensure_runs(path: Path, cache_dir: Path | None, reference: Path | None = Non
             passed = False  # the bundled file is damaged: PATH alone decides
         if passed:
             machine = tried
-            if cache_dir is not None:
-                runtime.remember_machine(cache_dir, machine)
-    if cache_dir is not None:
-        remembered = Verdict.from_dict(file_facts.recall(path, _file_kind(), cache_dir))
-        if remembered is not None:
-            return remembered
+            runtime.remember_machine(cache_dir, machine)
+    remembered = Verdict.from_dict(file_facts.recall(path, _file_kind(), cache_dir))
+    if remembered is not None:
+        return remembered
     verdict, passed = _ladder(path, machine.config if machine is not None else LADDER[0])
     if machine is not None and verdict.config == machine.config and not verdict.crashes:
         verdict = Verdict(verdict.config, machine.crashes, fresh=True)  # the reason is the machine's
-    if cache_dir is not None and passed:
+    if passed:
         if machine is None:  # the first file tried stands for the machine
             runtime.remember_machine(cache_dir, verdict)
         file_facts.remember(path, _file_kind(), cache_dir, verdict.to_dict())
