@@ -20,7 +20,12 @@ if TYPE_CHECKING:
 def recommend(
     memory: Annotated[
         str | None,
-        typer.Option("--memory", help="Memory budget, e.g. 8G [default: available RAM].", show_default=False),
+        typer.Option(
+            "--memory",
+            help="Memory budget: 8G, 512M, 16GiB (binary units; a bare number is GiB) [default: LLAMACLI_MEMORY, "
+            "else available RAM].",
+            show_default=False,
+        ),
     ] = None,
     min_speed: Annotated[
         float | None,
