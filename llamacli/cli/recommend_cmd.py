@@ -69,7 +69,7 @@ def recommend(
     out = Output()
     info = native.system_info()
     machine = hardware.probe(lambda: info, native.gpu_offload)
-    calib = calibrate_with_status(out, info, recalibrate)
+    calib = calibrate_with_status(out, recalibrate)
     report = service.recommend(machine, calib, memory=budget, min_speed=min_speed, n_ctx=ctx)
     if json_output:
         out.data(report.to_dict())
@@ -77,15 +77,12 @@ def recommend(
     out.answer(render(report))
 
 
-def calibrate_with_status(out: Output, system_info: str, recalibrate: bool) -> Calibration:
-    """The machine's calibration, saying on stderr when it has to be measured."""
-    from llamacli import calibrate
+def calibrate_with_status(out: Output, recalibrate: bool, quick: bool = False) -> Calibration:
+    """The machine's calibration, saying on stderr why when it has to be measured (QUICK: for `run`)."""
     from llamacli.services import recommend as service
 
-    if recalibrate or calibrate.load_cached(calibrate.machine_key(system_info)) is None:
-        out.notice("Calibrating this machine once (about 10 s; cached, refresh with --recalibrate)…")
     with out.status("Calibrating…"):
-        return service.calibration(system_info, recalibrate)
+        return service.calibration(recalibrate, quick=quick, notify=out.notice)
 
 
 def _machine_lines(hw: Hardware, calib: Calibration, engine: Verdict | None) -> list[str]:
@@ -107,10 +104,10 @@ def _machine_lines(hw: Hardware, calib: Calibration, engine: Verdict | None) -> 
         for m in calib.quants.values()
     )
     lines.append(f"Speed   bundled model, generation/prompt tok/s: {measured}")
-    if calib.load_average >= 0.75:
+    if calib.busy:
         lines.append(
-            f"        (the machine was busy while calibrating, load {calib.load_average:.1f} per core: "
-            "speeds may be low; run again with --recalibrate when it is idle)"
+            f"        (measured while {calib.busy_note()}: speeds are likely low; measured again "
+            "once the machine is idle, or now with --recalibrate)"
         )
     return lines
 

@@ -144,20 +144,58 @@ def is_local(reg: Registry, env: Mapping[str, str] = os.environ) -> Callable[[Ca
     return check
 
 
+def why_measure(cached: Calibration | None, quick: bool, idle: Callable[[], bool]) -> str | None:
+    """Why a calibration must be measured now (the notice to show), or None when CACHED will do.
+
+    QUICK (`run`, `chat`): any calibration will do, except one taken on a busy machine that is idle now.
+    Otherwise (`recommend`): a full one, not taken on a busy machine unless the machine is still busy.
+    IDLE is asked only about a busy calibration (it takes a moment to tell).
+    """
+    if cached is None:
+        if quick:
+            return (
+                "Measuring this machine's speed on the bundled model to choose among your models "
+                "(a few seconds, once; llamacli recommend measures every quantization)…"
+            )
+        return "Calibrating this machine once (about 10 s; cached, refresh with --recalibrate)…"
+    if cached.quick and not quick:
+        return "Calibrating this machine fully (about 10 s; so far only a quick measurement was made)…"
+    if cached.busy and idle():
+        return (
+            f"The saved calibration was measured while {cached.busy_note()}; the machine is idle now: "
+            "measuring again" + (" (a few seconds)…" if quick else " (about 10 s)…")
+        )
+    return None
+
+
 def calibration(
-    system_info: str,
     recalibrate: bool = False,
     env: Mapping[str, str] = os.environ,
     progress: Callable[[str], None] = lambda _: None,
+    *,
+    quick: bool = False,
+    notify: Callable[[str], None] = lambda _: None,
+    idle: Callable[[], bool] = calibrate.idle_now,
 ) -> Calibration:
-    """The cached calibration of this machine, or a fresh one (saved) when absent, stale or asked for."""
-    key = calibrate.machine_key(system_info)
-    cached = None if recalibrate else calibrate.load_cached(key, env)
-    if cached is not None:
+    """The cached calibration of this machine, or a fresh one (saved) when absent, stale or asked for.
+
+    QUICK: what `run` and `chat` need to rank models, bounded to a few seconds (see `why_measure`).
+    NOTIFY hears why a measurement starts, and when the machine was busy during it.
+    """
+    cached = None if recalibrate else calibrate.load_cached(env)
+    why = "Calibrating this machine (about 10 s)…" if recalibrate else why_measure(cached, quick, idle)
+    if why is None:
+        assert cached is not None
         return cached
+    notify(why)
     bundled = _bundled_file(registry.load(env))
-    fresh = calibrate.run(bundled, system_info, progress, probe_cache=paths.cache_dir(env))
+    fresh = calibrate.run(bundled, progress, probe_cache=paths.cache_dir(env), quick=quick and not recalibrate)
     calibrate.save(fresh, env)
+    if fresh.busy:
+        notify(
+            f"warning: the machine was busy while measuring ({fresh.busy_note()}): predicted speeds are likely "
+            "low; it is measured again once the machine is idle"
+        )
     return fresh
 
 
@@ -209,6 +247,11 @@ def recommend(
     chosen = picker.pick(found, budget)
     local_pick = picker.best_local(found, budget, local)
     explanation = picker.explain(chosen, found, budget)
+    if calib.busy:  # its speeds are likely low: the sentence people read says so
+        explanation += (
+            f" Speeds were measured while {calib.busy_note()}, so they are likely low; "
+            "recommend measures again once the machine is idle (or use --recalibrate)."
+        )
     engine = runtime.recall_machine(paths.cache_dir(env))
     return Report(hardware, calib, budget, n_ctx, rows, chosen, local_pick, explanation, engine)
 

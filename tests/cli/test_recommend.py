@@ -105,9 +105,13 @@ def test_first_run_calibrates_and_caches(isolated: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert b"Calibrating this machine once" in first.stderr
     assert (isolated / "cache" / "calibration.json").is_file()
+    measured = json.loads(first.stdout)["calibration"]
+    if measured["busy"]:  # a shared machine: said, and measured again once it is idle (tests below)
+        assert b"the machine was busy while measuring" in first.stderr
+        return
     second = run_cli("recommend", "--json", "--memory", "4G")
     assert second.stderr == b""  # cached: no second measurement
-    assert json.loads(second.stdout)["calibration"] == json.loads(first.stdout)["calibration"]
+    assert json.loads(second.stdout)["calibration"] == measured
 
 
 def test_run_auto_uses_the_best_local_model(calibrated: Path) -> None:
