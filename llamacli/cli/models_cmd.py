@@ -174,7 +174,9 @@ def import_(
 def catalog(json_output: JSON = False) -> None:
     """List the model registry, with what is already on this machine.
 
-    * marks each model's default quantization (what the name without a tag selects).
+    * marks each model's default quantization (what the name without a tag selects). MEMORY is what it
+    needs at its default context (the estimate 'recommend' uses), ✓ when that fits the memory budget
+    (LLAMACLI_MEMORY, else available RAM).
     """
     from llamacli.services import catalog as service
 
@@ -183,19 +185,17 @@ def catalog(json_output: JSON = False) -> None:
     if json_output:
         out.data([r.to_dict() for r in rows])
         return
-    header = ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL"]
-    show_fit = any(r.fit is not None for r in rows)  # the memory-fit column (issue #5) appears once it is filled
-    if show_fit:
-        header.append("FIT")
-    cells = []
-    for r in rows:
-        row = [
+    header = ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "MEMORY"]
+    cells = [
+        [
             r.name + (" *" if r.default else ""),
             r.quant,
             format_size(r.size),
             format_parameters(r.parameters),
             r.license,
             "yes" if r.local else "-",
+            ("✓ " if r.fits_in_memory else "✗ ") + format_size(r.memory.total),
         ]
-        cells.append([*row, r.fit or "-"] if show_fit else row)
+        for r in rows
+    ]
     out.answer(table(cells, header))
