@@ -81,8 +81,9 @@ def calibrate_with_status(out: Output, recalibrate: bool, quick: bool = False) -
     """The machine's calibration, saying on stderr why when it has to be measured (QUICK: for `run`)."""
     from llamacli.services import recommend as service
 
-    with out.status("Calibrating…"):
-        return service.calibration(recalibrate, quick=quick, notify=out.notice)
+    return service.calibration(
+        recalibrate, quick=quick, notify=out.notice, measuring=lambda: out.status("Calibrating…")
+    )
 
 
 def _machine_lines(hw: Hardware, calib: Calibration, engine: Verdict | None) -> list[str]:

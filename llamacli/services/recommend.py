@@ -5,8 +5,10 @@ Also the `auto` model of `run`: the best *local* model by the same ranking. Retu
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,11 +170,13 @@ def calibration(
     quick: bool = False,
     notify: Callable[[str], None] = lambda _: None,
     idle: Callable[[], bool] = calibrate.idle_now,
+    measuring: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> Calibration:
     """The cached calibration of this machine, or a fresh one (saved) when absent, stale or asked for.
 
     QUICK: what `run` and `chat` need to rank models, bounded to a few seconds (see `why_measure`).
-    NOTIFY hears why a measurement starts, and when the machine was busy during it.
+    NOTIFY hears why a measurement starts, and when the machine was busy during it; MEASURING wraps the
+    measurement alone (a spinner: never around a notice).
     """
     cached = None if recalibrate else calibrate.load_cached(env)
     why = "Calibrating this machine (about 10 s)…" if recalibrate else why_measure(cached, quick, idle)
@@ -181,7 +185,8 @@ def calibration(
         return cached
     notify(why)
     bundled = _bundled_file(registry.load(env))
-    fresh = calibrate.run(bundled, progress, probe_cache=paths.cache_dir(env), quick=quick and not recalibrate)
+    with measuring():
+        fresh = calibrate.run(bundled, progress, probe_cache=paths.cache_dir(env), quick=quick and not recalibrate)
     calibrate.save(fresh, env)
     if fresh.busy:
         notify(
