@@ -3,18 +3,7 @@
 from __future__ import annotations
 
 from llamacli.estimate import MemoryEstimate, SpeedEstimate
-from llamacli.picker import (
-    Budget,
-    Candidate,
-    Fit,
-    best_local,
-    explain,
-    fit,
-    format_speed,
-    pick,
-    rank,
-    smallest_budget,
-)
+from llamacli.picker import Budget, Candidate, Fit, best_local, explain, fit, pick, rank
 
 GIB = 2**30
 
@@ -122,6 +111,8 @@ def test_a_budget_below_every_model_is_said_plainly() -> None:
         "Nothing fits: a budget of 100 MiB is all headroom (at least 512 MiB is kept free), so no model can "
         "run in it; the smallest, 1b-q2_k, needs 819 MiB, which takes a budget of at least 1.3 GiB."
     )
+    from llamacli.picker import smallest_budget
+
     least = smallest_budget(CATALOG[0].memory.total)
     assert Budget(least).holds(CATALOG[0].memory.total) and not Budget(least - 2**20).holds(CATALOG[0].memory.total)
 
@@ -134,6 +125,8 @@ def test_a_speed_is_never_shown_rounded_across_the_floor() -> None:
     assert fit(candidate("1b-q8_0", 1.2, 8.5, 1.5, 7.9999), Budget(32 * GIB, 8)).reason.startswith("7.9999 tok/s")
     just = fit(candidate("1b-q8_0", 1.2, 8.5, 1.5, 8.04), Budget(32 * GIB, 8.04))
     assert just.fits and just.reason.endswith(", 8.04 tok/s")  # not "8.0 tok/s" against a floor of 8.04
+    from llamacli.picker import format_speed
+
     assert format_speed(7.96) == "8.0" and format_speed(7.96, 8) == "7.96" and format_speed(12.25, 8) == "12.2"
 
 
@@ -142,4 +135,6 @@ def test_a_pick_without_a_speed_floor_says_its_real_speed() -> None:
     slow = [candidate("8b-q8_0", 8.0, 8.5, 8.7, 0.4)]
     sentence = explain(slow[0], slow, Budget(32 * GIB, 0))
     assert "should generate 0.40 tok/s (no speed floor)" in sentence
+    from llamacli.picker import format_speed
+
     assert format_speed(0.04) == "0.040" and format_speed(0) == "0.0"

@@ -6,7 +6,7 @@ import pytest
 
 from llamacli.errors import InvalidValue
 from llamacli.services import fit
-from llamacli.sizes import format_parameters, format_size, parse_size
+from llamacli.sizes import parse_size
 
 GIB, MIB = 2**30, 2**20
 
@@ -45,6 +45,8 @@ def test_what_is_not_a_size_is_refused(typed: str, message: str) -> None:
 
 
 def test_every_size_is_shown_in_binary_units() -> None:
+    from llamacli.sizes import format_size
+
     assert format_size(98_362_432) == "94 MiB"  # the bundled model's file
     assert format_size(807_694_464) == "770 MiB"
     assert format_size(4_920_739_232) == "4.6 GiB"
@@ -54,6 +56,8 @@ def test_every_size_is_shown_in_binary_units() -> None:
 
 
 def test_parameter_counts_are_counts() -> None:
+    from llamacli.sizes import format_parameters
+
     assert (format_parameters(134_515_008), format_parameters(1_235_814_400), format_parameters(None)) == (
         "135M",
         "1.2B",

@@ -1,4 +1,4 @@
-"""Fit before download and before load: `models` FIT column, `pull` refusing (or --force), `run` warning."""
+"""Fit before download and before load: `models` MEMORY column, `pull` refusing (or --force), `run` warning."""
 
 from __future__ import annotations
 
