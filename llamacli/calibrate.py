@@ -11,6 +11,12 @@ is measured rather than assumed from its bits.
 
 The result is cached per machine (CPU, cores, llama.cpp build) in `paths.cache_dir()`; `--recalibrate`
 measures again. Everything here runs real llama.cpp: it is the core of `llamacli recommend`.
+
+Other work on the machine slows every measurement, so each file's measurement reads what other processes
+used meanwhile (the thread governor's `CpuSample`); a calibration during which they kept a third of a core
+or more busy (enough for the governor to give up a thread) is marked busy, and is not trusted silently
+(see `llamacli.services.recommend.calibration`). A *quick* calibration (the bundled file only, one run:
+a few seconds) serves `run` and `chat` when they must rank models and nothing was measured yet.
 """
 
 from __future__ import annotations
@@ -30,18 +36,23 @@ from typing import TYPE_CHECKING
 import psutil
 
 from llamacli import estimate, hardware, paths
+from llamacli.engine import runtime
+from llamacli.engine.threads import TAKEN, CpuSample
 from llamacli.estimate import ModelShape, QuantSpeed
 
 if TYPE_CHECKING:
     from llamacli.engine import Event, Stats
 
-CACHE_VERSION = 3  # 2: attention measured at two depths; 3: repacked memory per quant
+CACHE_VERSION = 4  # 2: attention measured at two depths; 3: repacked memory per quant; 4: load, quick, build key
 CALIBRATION_QUANTS = ("Q8_0", "Q4_K_M", "Q2_K")  # requantized from the bundled Q4_1, measured as well
 PROMPT_TOKENS = 512  # one full batch, like llama-bench's pp512
 SHORT_PROMPT = 16
 GENERATED_TOKENS = 32
 REPEATS = 3
+REPEAT_WITHIN = 5.0  # seconds: no further repeat of a file once its runs took this long (a busy machine)
 CALIBRATION_CTX = 1024
+BUSY_CORES = 1 - TAKEN  # other work on a third of a core or more: the governor gives up a thread for it
+IDLE_CHECK_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,18 @@ class Calibration:
     quants: dict[str, QuantMeasurement] = field(default_factory=dict)
     reference_shape: ModelShape | None = None  # the calibration model's own shape (the bundled default)
     load_average: float = 0.0  # 1-minute load per core when measuring began: near 1 or above, other work
+    other_cores: float = 0.0  # cores other processes kept busy while a file was measured (the busiest file)
+    quick: bool = False  # only the bundled file, one run (what `run` measures); `recommend` measures fully
+
+    @property
+    def busy(self) -> bool:
+        """Whether other work slowed the measurement (its speeds are likely low)."""
+        return self.other_cores >= BUSY_CORES
+
+    def busy_note(self) -> str:
+        """How busy the machine was while measuring, for people."""
+        cores = hardware.physical_cores()
+        return f"other processes used {self.other_cores:.1f} of {cores} core{'s' if cores > 1 else ''}"
 
     def measured(self, quant: str, bits: float) -> QuantMeasurement:
         """QUANT's measurement; for a type not measured, the one closest in bits per weight."""
@@ -105,6 +128,9 @@ class Calibration:
             },
             "reference_shape": asdict(self.reference_shape) if self.reference_shape else None,
             "load_average": self.load_average,
+            "other_cores": self.other_cores,
+            "busy": self.busy,
+            "quick": self.quick,
         }
 
     @classmethod
@@ -138,15 +164,21 @@ class Calibration:
             quants,
             ModelShape(**shape) if isinstance(shape, dict) else None,
             float(str(data.get("load_average", 0.0))),
+            float(str(data["other_cores"])),
+            data["quick"] is True,
         )
 
 
-def machine_key(system_info: str) -> str:
-    """What makes a calibration valid: CPU, core count, OS and the llama.cpp build."""
-    features = ",".join(hardware.cpu_features(system_info))
+def machine_key() -> str:
+    """What makes a calibration valid: CPU (and its flags), core count, OS and the llama.cpp build.
+
+    Known without loading llama.cpp (the build is its library files' identity), so `models` and `pull`
+    can use the calibration's memory figures and still never load the native library.
+    """
     version = metadata.version("llama-cpp-python")
     cores = hardware.physical_cores()
-    return f"{hardware.cpu_name()}|{cores} cores|{platform.system()}|llama-cpp-python {version}|{features}"
+    build = runtime.machine_key()
+    return f"{hardware.cpu_name()}|{cores} cores|{platform.system()}|llama-cpp-python {version}|{build}"
 
 
 def cache_file(env: Mapping[str, str] = os.environ) -> Path:
@@ -154,11 +186,11 @@ def cache_file(env: Mapping[str, str] = os.environ) -> Path:
     return paths.cache_dir(env) / "calibration.json"
 
 
-def load_cached(key: str, env: Mapping[str, str] = os.environ) -> Calibration | None:
-    """The cached calibration for machine KEY, or None (absent, stale or unreadable: measure again)."""
+def load_cached(env: Mapping[str, str] = os.environ, key: str | None = None) -> Calibration | None:
+    """The cached calibration of this machine (or of machine KEY), or None (absent, stale or unreadable)."""
     try:
         data = json.loads(cache_file(env).read_text(encoding="utf-8"))
-        if data.get("version") != CACHE_VERSION or data.get("machine") != key:
+        if data.get("version") != CACHE_VERSION or data.get("machine") != (key or machine_key()):
             return None
         return Calibration.from_dict(data)
     except (OSError, ValueError, KeyError, TypeError, AssertionError):
@@ -185,11 +217,12 @@ class FileRun:
     deep: float  # after PROMPT_TOKENS tokens
     reading: float  # prompt tok/s
     resident: int = 0  # what loading and running it added to the process's resident memory
+    others: float = 0.0  # cores other processes kept busy meanwhile
 
 
-def measure_file(path: Path, quant: str, probe_cache: Path | None = None) -> FileRun:
+def measure_file(path: Path, quant: str, probe_cache: Path | None = None, repeats: int = REPEATS) -> FileRun:
     """Load PATH (as every front end does: the self-test's configuration, the thread governor); read a
-    512-token prompt; generate after 16 and after 512 tokens."""
+    512-token prompt; generate after 16 and after 512 tokens; note what other processes used meanwhile."""
     from llamacli.engine import GenerationParams, LoadParams, Model
 
     before = _reset_peak_memory()
@@ -198,9 +231,13 @@ def measure_file(path: Path, quant: str, probe_cache: Path | None = None) -> Fil
         words = model.tokenize("The quick brown fox jumps over the lazy dog. " * 60, add_special=True)
         prompt = words[:PROMPT_TOKENS]
         params = GenerationParams(temperature=0, max_tokens=GENERATED_TOKENS, ignore_eos=True)
+        # Read after the load: the self-test's child is ours, not other work.
+        start = CpuSample.now()
         # Best of a few short runs: on a shared machine, other work only ever slows a run down.
         reading = deep = shallow = 0.0
-        for _ in range(REPEATS):
+        for repeat in range(repeats):
+            if repeat and CpuSample.now().wall - start.wall > REPEAT_WITHIN:
+                break  # a busy machine: more runs would take minutes, and the result is marked busy anyway
             model.reset()
             stats = _finished(model.stream_tokens(prompt, params))
             reading = max(reading, stats.prompt_tokens_per_second)
@@ -208,11 +245,24 @@ def measure_file(path: Path, quant: str, probe_cache: Path | None = None) -> Fil
             model.reset()
             stats = _finished(model.stream_tokens(prompt[:SHORT_PROMPT], params))
             shallow = max(shallow, stats.generation_tokens_per_second)
+        others = CpuSample.now().others_since(start)
         resident = _peak_memory() - before  # every weight page was read: all resident
-    return FileRun(quant, shape, path.stat().st_size, shallow, deep, reading, resident)
+    return FileRun(quant, shape, path.stat().st_size, shallow, deep, reading, resident, others)
 
 
-def _measure_apart(path: Path, quant: str, probe_cache: Path | None) -> FileRun:
+def others_now(seconds: float = IDLE_CHECK_SECONDS) -> float:
+    """Cores other processes keep busy now (read over SECONDS, this process sleeping meanwhile)."""
+    start = CpuSample.now()
+    time.sleep(seconds)
+    return CpuSample.now().others_since(start)
+
+
+def idle_now() -> bool:
+    """Whether the machine is idle enough now for a calibration that would not be marked busy."""
+    return others_now() < BUSY_CORES
+
+
+def _measure_apart(path: Path, quant: str, probe_cache: Path | None, repeats: int = REPEATS) -> FileRun:
     """`measure_file` in a fresh forked process where there is fork, else here.
 
     Each file then starts from the same clean heap: memory a previous model freed but the allocator kept
@@ -221,9 +271,9 @@ def _measure_apart(path: Path, quant: str, probe_cache: Path | None) -> FileRun:
     import multiprocessing
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        return measure_file(path, quant, probe_cache)
+        return measure_file(path, quant, probe_cache, repeats)
     with multiprocessing.get_context("fork").Pool(1, maxtasksperchild=1) as pool:
-        return pool.apply(measure_file, (path, quant, probe_cache))
+        return pool.apply(measure_file, (path, quant, probe_cache, repeats))
 
 
 _STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
@@ -333,24 +383,30 @@ def shape_of(model: object) -> ModelShape:
 
 def run(
     bundled: Path,
-    system_info: str,
     progress: Callable[[str], None] = lambda _: None,
     probe_cache: Path | None = None,
+    quick: bool = False,
 ) -> Calibration:
-    """Measure this machine on BUNDLED (a Q4_1 GGUF) and its requantized copies (PROBE_CACHE: see LoadParams)."""
+    """Measure this machine on BUNDLED (a Q4_1 GGUF) and its requantized copies (PROBE_CACHE: see LoadParams).
+
+    QUICK: BUNDLED alone, one run (other quant types then borrow its speeds; see `Calibration.measured`).
+    """
     from llamacli.engine import native
 
     native.lib()
     load = os.getloadavg()[0] / hardware.physical_cores() if hasattr(os, "getloadavg") else 0.0
     overhead = psutil.Process().memory_info().rss
     progress("Q4_1")
-    runs = [_measure_apart(bundled, "Q4_1", probe_cache)]
+    runs = [_measure_apart(bundled, "Q4_1", probe_cache, 1 if quick else REPEATS)]
     with tempfile.TemporaryDirectory(prefix="llamacli-calibration-") as directory:
-        for quant in CALIBRATION_QUANTS:
+        for quant in () if quick else CALIBRATION_QUANTS:
             progress(quant)
             target = Path(directory) / f"calibration-{quant}.gguf"
             native.quantize(str(bundled), str(target), quant)
             runs.append(_measure_apart(target, quant, probe_cache))
             target.unlink()
     quants, shape = measurements(runs), runs[0].shape
-    return Calibration(machine_key(system_info), time.time(), overhead, quants, shape, round(load, 2))
+    others = max(run.others for run in runs)
+    return Calibration(
+        machine_key(), time.time(), overhead, quants, shape, round(load, 2), round(others, 3), quick=quick
+    )

@@ -227,7 +227,8 @@ class NotEnoughDisk(LlamacliError):
         self.needed = needed
         self.free = free
         super().__init__(
-            f"not enough disk space in {path}: the download needs {needed / 1e9:.2f} GB, {free / 1e9:.2f} GB free",
+            f"not enough disk space in {path}: "
+            f"the download needs {needed / 2**30:.2f} GiB, {free / 2**30:.2f} GiB free",
             "free some space (llamacli rm ...) or set LLAMACLI_HOME to a larger disk",
         )
 

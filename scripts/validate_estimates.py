@@ -99,14 +99,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from llamacli import estimate
-    from llamacli.engine import native
     from llamacli.services import recommend
 
     calibration = recommend.calibration(
-        native.system_info(), args.recalibrate, progress=lambda q: print(f"calibrating {q}…", file=sys.stderr)
+        args.recalibrate,
+        progress=lambda q: print(f"calibrating {q}…", file=sys.stderr),
+        notify=lambda line: print(line, file=sys.stderr),
     )
     print(
-        f"calibration: load per core {calibration.load_average:.2f}, runtime overhead "
+        f"calibration: load per core {calibration.load_average:.2f}, other processes' cores "
+        f"{calibration.other_cores:.2f}{' (busy)' if calibration.busy else ''}, runtime overhead "
         f"{calibration.runtime_overhead / 2**20:.0f} MiB"
     )
     header = (

@@ -8,14 +8,12 @@ from pathlib import Path
 import pytest
 
 from llamacli import calibrate
-from llamacli.engine import native
 
 pytestmark = pytest.mark.slow
 
 
 def test_calibration_measures_every_quant(calibration_file: Path) -> None:
-    key = calibrate.machine_key(native.system_info())
-    measured = calibrate.load_cached(key, {"LLAMACLI_HOME": str(calibration_file.parent.parent)})
+    measured = calibrate.load_cached({"LLAMACLI_HOME": str(calibration_file.parent.parent)})
     assert measured is not None
     assert set(measured.quants) == {"Q4_1", "Q8_0", "Q4_K_M", "Q2_K"}
     for m in measured.quants.values():
@@ -36,12 +34,45 @@ def test_calibration_measures_every_quant(calibration_file: Path) -> None:
 
 def test_cache_is_per_machine_and_survives_corruption(calibrated: Path, isolated: Path) -> None:
     env = {"LLAMACLI_HOME": str(isolated)}
-    key = calibrate.machine_key(native.system_info())
-    assert calibrate.load_cached(key, env) is not None
-    assert calibrate.load_cached(key + "|another CPU", env) is None  # another machine: measure again
+    key = calibrate.machine_key()
+    assert calibrate.load_cached(env) is not None
+    assert calibrate.load_cached(env, key + "|another CPU") is None  # another machine: measure again
     data = json.loads(calibrated.read_text())
     data["quants"] = {}
     calibrated.write_text(json.dumps(data))
-    assert calibrate.load_cached(key, env) is None
+    assert calibrate.load_cached(env) is None
     calibrated.write_text("{not json")
-    assert calibrate.load_cached(key, env) is None
+    assert calibrate.load_cached(env) is None
+
+
+def test_a_calibration_next_to_busy_loops_is_marked_busy(smollm2_path: Path, tmp_path: Path) -> None:
+    """Other work during the measurement is read with the governor's CpuSample and recorded, never hidden.
+
+    The calibration runs in a fresh interpreter: it forks, and this process may have generated already.
+    """
+    import subprocess
+    import sys
+
+    from llamacli import hardware
+
+    loop = "import time\nend = time.time() + 60\nwhile time.time() < end: pass"
+    measure = (
+        "import json, sys\nfrom pathlib import Path\nfrom llamacli import calibrate\n"
+        "print(json.dumps(calibrate.run(Path(sys.argv[1]), probe_cache=Path(sys.argv[2]), quick=True).to_dict()))"
+    )
+    busy = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(hardware.physical_cores())]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", measure, str(smollm2_path), str(tmp_path)],
+            capture_output=True,
+            timeout=300,
+            check=True,
+        )
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+    measured = calibrate.Calibration.from_dict(json.loads(done.stdout))
+    assert measured.quick and set(measured.quants) == {"Q4_1"}
+    assert measured.busy and measured.other_cores >= 0.5, measured.other_cores
+    assert json.loads(done.stdout)["busy"] is True  # in the cache file and in --json, as measured

@@ -64,7 +64,10 @@ def test_nothing_fits() -> None:
     budget = Budget(1 * GIB, 8)
     assert pick(CATALOG, budget) is None
     assert rank(CATALOG, budget) == []
-    assert explain(None, CATALOG, budget).startswith("Nothing fits: the smallest, 1b-q2_k, needs 819 MiB")
+    assert explain(None, CATALOG, budget) == (
+        "Nothing fits: the smallest, 1b-q2_k, needs 819 MiB but 512 MiB of 1.0 GiB is usable; "
+        "it takes a budget of at least 1.3 GiB."
+    )
     too_slow = Budget(64 * GIB, 100)
     assert "too slow" in explain(None, CATALOG, too_slow)
     assert explain(None, [], too_slow) == "No model is known to choose from."
@@ -99,3 +102,39 @@ def test_best_local_takes_the_best_ranked_model_on_disk() -> None:
     assert chosen is not None and chosen.name == "3b-q2_k"
     assert best_local(CATALOG, budget, lambda c: False) is None
     assert best_local(CATALOG, Budget(1 * GIB, 0), lambda c: c.name in on_disk) is None
+
+
+def test_a_budget_below_every_model_is_said_plainly() -> None:
+    """`--memory 8` once meant 8 bytes and read "0 MiB usable": a budget that is all headroom says so."""
+    sentence = explain(None, CATALOG, Budget(100 * 2**20, 8))
+    assert sentence == (
+        "Nothing fits: a budget of 100 MiB is all headroom (at least 512 MiB is kept free), so no model can "
+        "run in it; the smallest, 1b-q2_k, needs 819 MiB, which takes a budget of at least 1.3 GiB."
+    )
+    from llamacli.picker import smallest_budget
+
+    least = smallest_budget(CATALOG[0].memory.total)
+    assert Budget(least).holds(CATALOG[0].memory.total) and not Budget(least - 2**20).holds(CATALOG[0].memory.total)
+
+
+def test_a_speed_is_never_shown_rounded_across_the_floor() -> None:
+    """Not "8.0 tok/s is below the 8 tok/s floor": the number shown agrees with the decision."""
+    almost = candidate("1b-q8_0", 1.2, 8.5, 1.5, 7.96)
+    verdict = fit(almost, Budget(32 * GIB, 8))
+    assert not verdict.fits and verdict.reason == "7.96 tok/s is below the 8 tok/s floor"
+    assert fit(candidate("1b-q8_0", 1.2, 8.5, 1.5, 7.9999), Budget(32 * GIB, 8)).reason.startswith("7.9999 tok/s")
+    just = fit(candidate("1b-q8_0", 1.2, 8.5, 1.5, 8.04), Budget(32 * GIB, 8.04))
+    assert just.fits and just.reason.endswith(", 8.04 tok/s")  # not "8.0 tok/s" against a floor of 8.04
+    from llamacli.picker import format_speed
+
+    assert format_speed(7.96) == "8.0" and format_speed(7.96, 8) == "7.96" and format_speed(12.25, 8) == "12.2"
+
+
+def test_a_pick_without_a_speed_floor_says_its_real_speed() -> None:
+    """Not "should generate 0 tok/s (floor 0)"."""
+    slow = [candidate("8b-q8_0", 8.0, 8.5, 8.7, 0.4)]
+    sentence = explain(slow[0], slow, Budget(32 * GIB, 0))
+    assert "should generate 0.40 tok/s (no speed floor)" in sentence
+    from llamacli.picker import format_speed
+
+    assert format_speed(0.04) == "0.040" and format_speed(0) == "0.0"

@@ -3,7 +3,10 @@
 With a single downloaded registry model (a fresh install has only the bundled one) there is nothing to
 rank and nothing is measured. Otherwise the machine's calibration ranks the downloaded models as
 `llamacli recommend` does; `--pull` first downloads the model `recommend` would pick when it is not here.
-The choice and its reason go to stderr when `auto` was asked for, with `--pull`, or on a terminal.
+A one-shot command never pays for a full calibration: with none cached it measures the bundled model
+once (a few seconds) and leaves the full one to `recommend`. The choice and its reason go to stderr when
+`auto` was asked for, with `--pull`, or on a terminal, and say when the speeds were measured on a busy
+machine.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def resolve_auto(out: Output, n_ctx: int | None, *, explicit: bool, pull: bool =
         if only is not None:
             return only
     info = native.system_info()
-    calib = calibrate_with_status(out, info, recalibrate=False)
+    calib = calibrate_with_status(out, recalibrate=False, quick=True)
     report = service.recommend(hardware.probe(lambda: info, native.gpu_offload), calib, n_ctx=n_ctx)
     if pull and report.pick is not None and report.pick != report.local_pick:
         from llamacli.cli.models_cmd import pull_with_progress
@@ -56,5 +59,7 @@ def resolve_auto(out: Output, n_ctx: int | None, *, explicit: bool, pull: bool =
             )
         if report.pick and report.pick.name != chosen.name:
             parts.append(f"{report.pick.name} would suit this machine better: llamacli pull {report.pick.name}")
+        if calib.busy:
+            parts.append(f"speeds measured while {calib.busy_note()}, so likely low")
         out.notice(f"auto: {local.name} ({'; '.join(parts)})")
     return local

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from llamacli.cli.output import Output, inert
-from llamacli.cli.progress import PullProgress, human_size
+from llamacli.cli.output import Output, inert, table
+from llamacli.cli.progress import PullProgress
+from llamacli.sizes import format_parameters, format_size
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 REF = Annotated[str, typer.Argument(metavar="MODEL", help="Registry name, hf.co/OWNER/REPO[:QUANT|/FILE] or path.")]
-
-
-def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    """Plain aligned columns (no escape codes: the output is as readable in a pipe as on a terminal)."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
-    return "\n".join(lines) + "\n"
-
-
-def _params(n: int | None) -> str:
-    if not n:
-        return "-"
-    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
 
 
 def _when(ts: float) -> str:
@@ -75,7 +62,7 @@ def pull(
         )
     else:
         state = "already up to date" if result.present or not result.downloaded else "pulled"
-        out.notice(f"{result.name}: {state} ({human_size(result.size)}) {result.path}")
+        out.notice(f"{result.name}: {state} ({format_size(result.size)}) {result.path}")
 
 
 def pull_with_progress(out: Output, model: str, force: bool = False) -> Any:
@@ -98,7 +85,10 @@ def list_models(json_output: JSON = False) -> None:
     if json_output:
         out.data([e.to_dict() for e in entries])
         return
-    rows = [[e.name, e.quant or "-", human_size(e.size), _params(e.parameters), _when(e.modified)] for e in entries]
+    rows = [
+        [e.name, e.quant or "-", format_size(e.size), format_parameters(e.parameters), _when(e.modified)]
+        for e in entries
+    ]
     out.answer(table(rows, ["NAME", "QUANT", "SIZE", "PARAMS", "MODIFIED"]))
 
 
@@ -112,7 +102,7 @@ def rm(models_: Annotated[list[str], typer.Argument(metavar="MODEL...", help="Mo
     out = Output()
     for ref in models_:
         name, freed = models.remove(ref)
-        out.notice(f"deleted {name}" + (f" ({human_size(freed)} freed)" if freed else ""))
+        out.notice(f"deleted {name}" + (f" ({format_size(freed)} freed)" if freed else ""))
 
 
 def show(
@@ -123,7 +113,7 @@ def show(
     """Show a model's GGUF metadata.
 
     Read from the file's header only; a model not downloaded yet is read from the Hub with
-    Range requests (a few MB, not the whole file).
+    Range requests (a few MiB, not the whole file).
     """
     from llamacli.services import models
 
@@ -143,9 +133,9 @@ def show(
         ("path", str(path) if path else "(on the Hub; not downloaded)"),
         ("name", info.name or "-"),
         ("architecture", info.architecture),
-        ("parameters", f"{info.parameters:,} ({_params(info.parameters)})"),
+        ("parameters", f"{info.parameters:,} ({format_parameters(info.parameters)})"),
         ("quantization", info.file_type or "-"),
-        ("file size", human_size(info.file_size)),
+        ("file size", format_size(info.file_size)),
         ("context length", info.context_length),
         ("layers", info.layers),
         ("heads", info.heads),
@@ -178,13 +168,15 @@ def import_(
     if json_output:
         out.data(entry.to_dict())
     else:
-        out.notice(f"imported {entry.path} as {entry.name} ({human_size(entry.size)}, not copied)")
+        out.notice(f"imported {entry.path} as {entry.name} ({format_size(entry.size)}, not copied)")
 
 
 def catalog(json_output: JSON = False) -> None:
     """List the model registry, with what is already on this machine.
 
-    * marks each model's default quantization (what the name without a tag selects).
+    * marks each model's default quantization (what the name without a tag selects). MEMORY is what it
+    needs at its default context (the estimate 'recommend' uses), ✓ when that fits the memory budget
+    (LLAMACLI_MEMORY, else available RAM).
     """
     from llamacli.services import catalog as service
 
@@ -193,19 +185,17 @@ def catalog(json_output: JSON = False) -> None:
     if json_output:
         out.data([r.to_dict() for r in rows])
         return
-    header = ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL"]
-    show_fit = any(r.fit is not None for r in rows)  # the memory-fit column (issue #5) appears once it is filled
-    if show_fit:
-        header.append("FIT")
-    cells = []
-    for r in rows:
-        row = [
+    header = ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "MEMORY"]
+    cells = [
+        [
             r.name + (" *" if r.default else ""),
             r.quant,
-            human_size(r.size),
-            _params(r.parameters),
+            format_size(r.size),
+            format_parameters(r.parameters),
             r.license,
             "yes" if r.local else "-",
+            ("✓ " if r.fits_in_memory else "✗ ") + format_size(r.memory.total),
         ]
-        cells.append([*row, r.fit or "-"] if show_fit else row)
+        for r in rows
+    ]
     out.answer(table(cells, header))

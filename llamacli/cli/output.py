@@ -11,7 +11,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but newline and tab
@@ -26,6 +26,13 @@ def inert(text: str, keep_lines: bool = True) -> str:
     """
     pattern = _CONTROL if keep_lines else _CONTROL_OR_LINE
     return pattern.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    """Plain aligned columns (no escape codes: the output is as readable in a pipe as on a terminal)."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+    return "\n".join(lines) + "\n"
 
 
 class Output:

@@ -7,15 +7,7 @@ from types import TracebackType
 from typing import Any
 
 from llamacli.cli.output import Output
-
-
-def human_size(n: float) -> str:
-    """Bytes as people read them (decimal units, as the Hub and ollama show sizes)."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
+from llamacli.sizes import format_size
 
 
 class PullProgress:
@@ -41,7 +33,7 @@ class PullProgress:
             if kind is None:
                 seconds = max(time.monotonic() - self.started, 1e-6)
                 self.out.stderr.write(
-                    f"done, {human_size(self.fetched)} in {seconds:.1f} s ({human_size(self.fetched / seconds)}/s)\n"
+                    f"done, {format_size(self.fetched)} in {seconds:.1f} s ({format_size(self.fetched / seconds)}/s)\n"
                 )
             else:
                 self.out.stderr.write("failed\n")
@@ -52,21 +44,14 @@ class PullProgress:
         self.started, self.total, self.done = time.monotonic(), total, done
         if self.out.stderr_tty:
             from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
             console = Console(file=self.out.stderr, no_color=not self.out.color)
             self.bar = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
+                DownloadColumn(binary_units=True),  # MiB and GiB, as every size llamacli shows
+                _speed_column(),
                 TimeRemainingColumn(),
                 console=console,
                 transient=False,
@@ -74,8 +59,8 @@ class PullProgress:
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=total, completed=done)
         else:
-            resumed = f", resuming at {human_size(done)}" if done else ""
-            self.out.stderr.write(f"pulling {self.label} ({human_size(total)}{resumed})… ")
+            resumed = f", resuming at {format_size(done)}" if done else ""
+            self.out.stderr.write(f"pulling {self.label} ({format_size(total)}{resumed})… ")
             self.out.stderr.flush()
 
     def advance(self, n: int) -> None:
@@ -88,3 +73,16 @@ class PullProgress:
         """The connection dropped and the download resumes."""
         if self.bar is not None:
             self.bar.console.print(f"connection dropped ({reason}); resuming")
+
+
+def _speed_column() -> Any:
+    """Rich's transfer speed in binary units (its own TransferSpeedColumn shows decimal MB/s only)."""
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class BinarySpeed(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{format_size(speed)}/s" if speed else "?", style="progress.data.speed")
+
+    return BinarySpeed()

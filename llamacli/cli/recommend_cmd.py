@@ -14,13 +14,18 @@ if TYPE_CHECKING:
     from llamacli.calibrate import Calibration
     from llamacli.engine.runtime import Verdict
     from llamacli.hardware import Hardware
-    from llamacli.services.recommend import Report
+    from llamacli.services.recommend import Report, Row
 
 
 def recommend(
     memory: Annotated[
         str | None,
-        typer.Option("--memory", help="Memory budget, e.g. 8G [default: available RAM].", show_default=False),
+        typer.Option(
+            "--memory",
+            help="Memory budget: 8G, 512M, 16GiB (binary units; a bare number is GiB) [default: LLAMACLI_MEMORY, "
+            "else available RAM].",
+            show_default=False,
+        ),
     ] = None,
     min_speed: Annotated[
         float | None,
@@ -64,7 +69,7 @@ def recommend(
     out = Output()
     info = native.system_info()
     machine = hardware.probe(lambda: info, native.gpu_offload)
-    calib = calibrate_with_status(out, info, recalibrate)
+    calib = calibrate_with_status(out, recalibrate)
     report = service.recommend(machine, calib, memory=budget, min_speed=min_speed, n_ctx=ctx)
     if json_output:
         out.data(report.to_dict())
@@ -72,28 +77,26 @@ def recommend(
     out.answer(render(report))
 
 
-def calibrate_with_status(out: Output, system_info: str, recalibrate: bool) -> Calibration:
-    """The machine's calibration, saying on stderr when it has to be measured."""
-    from llamacli import calibrate
+def calibrate_with_status(out: Output, recalibrate: bool, quick: bool = False) -> Calibration:
+    """The machine's calibration, saying on stderr why when it has to be measured (QUICK: for `run`)."""
     from llamacli.services import recommend as service
 
-    if recalibrate or calibrate.load_cached(calibrate.machine_key(system_info)) is None:
-        out.notice("Calibrating this machine once (about 10 s; cached, refresh with --recalibrate)…")
-    with out.status("Calibrating…"):
-        return service.calibration(system_info, recalibrate)
+    return service.calibration(
+        recalibrate, quick=quick, notify=out.notice, measuring=lambda: out.status("Calibrating…")
+    )
 
 
 def _machine_lines(hw: Hardware, calib: Calibration, engine: Verdict | None) -> list[str]:
     from llamacli.engine.threads import wait_policy
-    from llamacli.picker import gib
+    from llamacli.sizes import format_size
 
     features = " ".join(f for f in hw.cpu_features if f not in ("LLAMAFILE", "OPENMP", "REPACK")) or "none"
     lines = [
         f"CPU     {hw.cpu}: {hw.physical_cores} physical / {hw.logical_cores} logical cores; {features}",
-        f"Memory  {gib(hw.total_ram)} total, {gib(hw.available_ram)} available",
+        f"Memory  {format_size(hw.total_ram)} total, {format_size(hw.available_ram)} available",
         f"GPU     {hw.gpu or 'none (llama.cpp is built for the CPU)'}",
         f"OS      {hw.os}",
-        f"Disk    {gib(hw.free_disk)} free in {hw.models_dir}",
+        f"Disk    {format_size(hw.free_disk)} free in {hw.models_dir}",
         f"Engine  llama.cpp with {engine.describe() if engine else 'its defaults (not self-tested yet)'}",
         f"        threads: up to {hw.physical_cores}, fewer while other processes use the CPU; {wait_policy()}",
     ]
@@ -102,46 +105,52 @@ def _machine_lines(hw: Hardware, calib: Calibration, engine: Verdict | None) -> 
         for m in calib.quants.values()
     )
     lines.append(f"Speed   bundled model, generation/prompt tok/s: {measured}")
-    if calib.load_average >= 0.75:
+    if calib.busy:
         lines.append(
-            f"        (the machine was busy while calibrating, load {calib.load_average:.1f} per core: "
-            "speeds may be low; run again with --recalibrate when it is idle)"
+            f"        (measured while {calib.busy_note()}: speeds are likely low; measured again "
+            "once the machine is idle, or now with --recalibrate)"
         )
     return lines
 
 
 def render(report: Report) -> str:
     """The human report: machine, budget, table, pick."""
-    from llamacli.picker import gib
+    from llamacli.cli.output import table
+    from llamacli.sizes import format_size
 
     budget = report.budget
     window = f"{report.n_ctx} tokens" if report.n_ctx else "each model's default (at most 4096 tokens)"
     lines = _machine_lines(report.hardware, report.calibration, report.engine)
-    lines += [
-        f"Budget  {gib(budget.usable)} usable of {gib(budget.memory)}, at least {budget.min_speed:g} tok/s; "
-        f"context {window}",
-        "",
-    ]
-    header = ("MODEL", "SIZE", "QUANT", "FILE", "MEMORY", "GEN/S", "PROMPT/S", "FIT")
-    table = [header]
-    for row in report.rows:
-        c = row.candidate
-        table.append(
-            (
-                c.name + (" *" if row.local else ""),
-                f"{c.parameters / 1e9:.2f}B" if c.parameters >= 1e9 else f"{c.parameters / 1e6:.0f}M",
-                c.quant,
-                gib(c.file_size),
-                gib(c.memory.total),
-                f"{c.speed.generation:.1f}",
-                f"{c.speed.prompt:.0f}",
-                ("✓ " if row.fit.fits else "✗ ") + row.fit.reason,
-            )
-        )
-    widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
-    for r in table:
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1])
-    lines += ["", "* downloaded", "", f"Pick: {report.explanation}"]
+    floor = f"at least {budget.min_speed:g} tok/s" if budget.min_speed > 0 else "no speed floor"
+    lines += [f"Budget  {format_size(budget.usable)} usable of {format_size(budget.memory)}, {floor}; context {window}"]
+    lines += ["", table([_row(row, budget.min_speed) for row in report.rows], HEADER).rstrip("\n")]
+    lines += ["", LEGEND, "", f"Pick: {report.explanation}"]
     if report.pick and report.local_pick and report.local_pick.name != report.pick.name:
         lines.append(f"Best downloaded: {report.local_pick.name} (llamacli run auto uses it).")
     return "\n".join(lines) + "\n"
+
+
+# The columns `models` has mean the same here (NAME with * for the default quant, SIZE the file, PARAMS).
+HEADER = ("NAME", "QUANT", "SIZE", "PARAMS", "LOCAL", "MEMORY", "GEN/S", "PROMPT/S", "FIT")
+LEGEND = (
+    "* default quantization (the name without a tag)   MEMORY: need, ✓ fits the memory budget   "
+    "FIT: memory and speed floor"
+)
+
+
+def _row(row: Row, floor: float) -> list[str]:
+    from llamacli.picker import format_speed
+    from llamacli.sizes import format_parameters, format_size
+
+    c = row.candidate
+    return [
+        c.name + (" *" if row.default else ""),
+        c.quant,
+        format_size(c.file_size),
+        format_parameters(c.parameters),
+        "yes" if row.local else "-",
+        ("✓ " if row.fits_in_memory else "✗ ") + format_size(c.memory.total),
+        format_speed(c.speed.generation, floor),
+        f"{c.speed.prompt:.0f}",
+        ("✓ " if row.fit.fits else "✗ ") + row.fit.reason,
+    ]

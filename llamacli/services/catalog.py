@@ -1,4 +1,7 @@
-"""The `models` use case: every registry variant, whether it is on this machine, and whether it fits."""
+"""The `models` use case: every registry variant, whether it is on this machine, and whether it fits.
+
+Whether it fits is `llamacli.services.fit`'s answer, the same number `recommend` gives for the same model.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from typing import Any
 
 from llamacli import registry
 from llamacli.errors import ModelNotLocal, PackageMissing
+from llamacli.estimate import MemoryEstimate
 from llamacli.locate import locate
 
 
@@ -23,24 +27,28 @@ class CatalogRow:
     parameters: int
     license: str
     local: bool
-    default: bool
-    fit: str | None = None  # filled by the memory estimate (issue #5); the CLI shows the column when set
+    default: bool  # the quantization the name without a tag selects
+    memory: MemoryEstimate  # need at the default context window (`n_ctx`)
+    n_ctx: int
+    fits_in_memory: bool  # the need fits the memory budget with headroom
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary."""
-        return dict(self.__dict__)
+        """A JSON-ready dictionary: numbers and booleans, no display strings."""
+        return {**self.__dict__, "memory": self.memory.to_dict()}
 
 
 def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
     """Every registry variant, with whether it is already on this machine."""
+    from llamacli.picker import Budget
     from llamacli.services import fit
 
     reg = registry.load(env)
+    calibration = fit.cached_calibration(env)
+    budget = Budget(fit.memory_budget(env), 0.0)
     rows: list[CatalogRow] = []
     for entry in reg:
         for q in entry.quants:
-            verdict = fit.check(fit.shape_of_entry(entry), q.size, entry.context_length, None, env)
-            mark = "✓" if verdict.fits else "✗"
+            need = fit.entry_need(entry, q, None, calibration)
             name = entry.short_name(q)
             try:
                 local = locate(name, reg, env) is not None
@@ -56,7 +64,9 @@ def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
                     license=entry.license,
                     local=local,
                     default=q.quant == entry.default_quant,
-                    fit=f"{mark} {fit.gib(verdict.need)}",
+                    memory=need,
+                    n_ctx=fit.window(entry.context_length, None),
+                    fits_in_memory=budget.holds(need.total),
                 )
             )
     return rows

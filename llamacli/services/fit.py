@@ -1,8 +1,11 @@
-"""Will a model fit in this machine's memory? Checked before a download and before a load.
+"""Will a model fit in this machine's memory? The one answer `models`, `recommend`, `pull` and `run` give.
 
 Memory only, from the model's shape (registry entry, local GGUF header, or a remote header read with
-HTTP Range requests): weights + KV cache at the context window + compute buffers + overhead, against
-available RAM (or LLAMACLI_MEMORY) less headroom. Speed needs a calibration and is `recommend`'s job.
+HTTP Range requests): weights + KV cache at the context window + compute buffers + overhead (+ weights
+repacked for this CPU's kernels), against available RAM (or LLAMACLI_MEMORY) less headroom. What
+calibration measured (the process's own overhead, repacking per quant type, the bundled model's exact
+shape) is used whenever this machine has a calibration cached, by every command alike; reading it never
+loads llama.cpp. Speed needs a calibration and is `recommend`'s job.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llamacli import calibrate
+from llamacli.calibrate import Calibration
 from llamacli.engine.params import DEFAULT_CTX
-from llamacli.estimate import ModelShape, memory_need
+from llamacli.estimate import MemoryEstimate, ModelShape, bits_per_weight, memory_need
 from llamacli.gguf_info import GGUFInfo
-from llamacli.picker import Budget, gib
-from llamacli.registry import ModelEntry, Variant
-from llamacli.sizes import parse_size
+from llamacli.picker import Budget
+from llamacli.registry import ModelEntry, QuantFile, Variant
+from llamacli.sizes import format_size, parse_size
 
 if TYPE_CHECKING:
     from llamacli.hub import RemoteFile, RemoteHeader
 
 MEMORY_ENV = "LLAMACLI_MEMORY"  # a memory budget such as 8G instead of the available RAM ("what if", tests)
+CALIBRATION_MODEL = "smollm2:135m"  # the bundled model every machine has, which calibration measures
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,8 @@ class MemoryFit:
         """One phrase with the numbers."""
         verb = "fits" if self.fits else "does not fit"
         return (
-            f"{verb}: needs {gib(self.need)} at a {self.n_ctx}-token context, "
-            f"{gib(self.usable)} usable of {gib(self.budget)}"
+            f"{verb}: needs {format_size(self.need)} at a {self.n_ctx}-token context, "
+            f"{format_size(self.usable)} usable of {format_size(self.budget)}"
         )
 
 
@@ -81,19 +87,59 @@ def shape_of_info(info: GGUFInfo) -> ModelShape | None:
     )
 
 
-def shape_of_entry(entry: ModelEntry) -> ModelShape:
-    """The estimate's shape from a registry entry."""
+def shape_of_entry(entry: ModelEntry, calibration: Calibration | None = None) -> ModelShape:
+    """The estimate's shape from a registry entry; the calibration model's measured shape when it is that model."""
+    if calibration is not None and calibration.reference_shape is not None and entry.name == CALIBRATION_MODEL:
+        return calibration.reference_shape
     return ModelShape(entry.layers, entry.kv_heads, entry.head_dim, entry.parameters)
 
 
+def window(trained_ctx: int | None, n_ctx: int | None) -> int:
+    """The context window a model is sized at: N_CTX, else its trained context, at most 4096."""
+    return n_ctx or min(_positive(trained_ctx) or DEFAULT_CTX, DEFAULT_CTX)
+
+
+def need(
+    shape: ModelShape, file_size: int, n_ctx: int, quant: str | None, calibration: Calibration | None
+) -> MemoryEstimate:
+    """The memory estimate at N_CTX tokens, with what CALIBRATION measured on this machine when there is one."""
+    if calibration is None:
+        return memory_need(shape, file_size, n_ctx)
+    bits = bits_per_weight(file_size, shape.parameters)
+    repacked = calibration.repacked_per_byte(quant, bits) if quant else 0.0
+    return memory_need(shape, file_size, n_ctx, calibration.runtime_overhead, repacked)
+
+
+def entry_need(
+    entry: ModelEntry, quant: QuantFile, n_ctx: int | None, calibration: Calibration | None
+) -> MemoryEstimate:
+    """A registry variant's memory need at N_CTX (default: its trained context, at most 4096)."""
+    shape = shape_of_entry(entry, calibration)
+    return need(shape, quant.size, window(entry.context_length, n_ctx), quant.quant, calibration)
+
+
+def cached_calibration(env: Mapping[str, str] = os.environ) -> Calibration | None:
+    """This machine's calibration if one was measured (never measures; never loads llama.cpp)."""
+    return calibrate.load_cached(env)
+
+
+def verdict(estimate: MemoryEstimate, budget: Budget, n_ctx: int) -> MemoryFit:
+    """ESTIMATE against BUDGET: the one memory test (`Budget.holds`)."""
+    return MemoryFit(budget.holds(estimate.total), estimate.total, budget.usable, budget.memory, n_ctx)
+
+
 def check(
-    shape: ModelShape, file_size: int, trained_ctx: int | None, n_ctx: int | None, env: Mapping[str, str] = os.environ
+    shape: ModelShape,
+    file_size: int,
+    trained_ctx: int | None,
+    n_ctx: int | None,
+    env: Mapping[str, str] = os.environ,
+    quant: str | None = None,
 ) -> MemoryFit:
     """Memory need at N_CTX (default: the trained context, at most 4096) against the budget."""
-    window = n_ctx or min(_positive(trained_ctx) or DEFAULT_CTX, DEFAULT_CTX)
-    need = memory_need(shape, file_size, window).total
-    budget = Budget(memory_budget(env), 0.0)
-    return MemoryFit(need <= budget.usable, need, budget.usable, budget.memory, window)
+    size = window(trained_ctx, n_ctx)
+    estimate = need(shape, file_size, size, quant, cached_calibration(env))
+    return verdict(estimate, Budget(memory_budget(env), 0.0), size)
 
 
 def check_local(
@@ -107,13 +153,20 @@ def check_local(
     from llamacli.errors import LlamacliError
 
     if variant is not None:
-        return check(shape_of_entry(variant.entry), path.stat().st_size, variant.entry.context_length, n_ctx, env)
+        size = window(variant.entry.context_length, n_ctx)
+        calibration = cached_calibration(env)
+        estimate = need(
+            shape_of_entry(variant.entry, calibration), path.stat().st_size, size, variant.file.quant, calibration
+        )
+        return verdict(estimate, Budget(memory_budget(env), 0.0), size)
     try:
         info = gguf_info.read(path, paths.cache_dir(env))
     except LlamacliError:
         return None
     shape = shape_of_info(info)
-    return check(shape, info.file_size or path.stat().st_size, info.context_length, n_ctx, env) if shape else None
+    if shape is None:
+        return None
+    return check(shape, info.file_size or path.stat().st_size, info.context_length, n_ctx, env, info.file_type)
 
 
 def warning(local_name: str, verdict: MemoryFit | None) -> str | None:
@@ -142,20 +195,22 @@ def check_before_pull(
     shape: ModelShape | None
     trained: int | None
     header = None
+    quant = hub.quant_of(remote.file)
     if entry is not None:
-        shape, trained = shape_of_entry(entry), entry.context_length
+        shape, trained = shape_of_entry(entry, cached_calibration(env)), entry.context_length
     else:
         try:
             header = hub.read_header(remote)
         except LlamacliError:
             return None
         shape, trained = shape_of_info(header.info), header.info.context_length
+        quant = quant or header.info.file_type
         if shape is None:
             return header  # not an attention model we can size
-    verdict = check(shape, remote.size, trained, None, env)
-    if verdict.fits:
+    result = check(shape, remote.size, trained, None, env, quant)
+    if result.fits:
         return header
     if not force:
-        raise DoesNotFit(f"{remote.repo}/{remote.file}", verdict.reason)
-    notify(f"warning: {remote.file} {verdict.reason}; downloading anyway (--force)")
+        raise DoesNotFit(f"{remote.repo}/{remote.file}", result.reason)
+    notify(f"warning: {remote.file} {result.reason}; downloading anyway (--force)")
     return header

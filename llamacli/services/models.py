@@ -25,6 +25,7 @@ from llamacli.errors import (
 )
 from llamacli.locate import LocalModel, find_manifest, locate, package_file
 from llamacli.registry import HubSource, ModelEntry, PackageSource, Registry
+from llamacli.sizes import format_size
 from llamacli.store import Manifest, Store, hub_key, import_key
 
 if TYPE_CHECKING:  # imported where used: `show` and `list` need neither
@@ -233,7 +234,7 @@ def _download(
     from llamacli import download
 
     if partial.exists() and partial.stat().st_size:
-        notify(f"resuming {remote.file} from {partial.stat().st_size / 1e6:.1f} MB")
+        notify(f"resuming {remote.file} from {format_size(partial.stat().st_size)}")
     before = partial.stat().st_size if partial.exists() else 0
     request = download.Request(remote.url, remote.headers, remote.size, remote.sha256)
     prefix = header.prefix if header is not None else b""  # the header read fetched the first bytes: keep them

@@ -5,34 +5,36 @@ Also the `auto` model of `run`: the best *local* model by the same ranking. Retu
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from llamacli import calibrate, estimate, paths, picker, registry
 from llamacli.calibrate import Calibration
 from llamacli.engine import runtime
-from llamacli.engine.params import DEFAULT_CTX
 from llamacli.errors import InvalidValue, LlamacliError, NoModelFits
-from llamacli.estimate import ModelShape
 from llamacli.hardware import Hardware
 from llamacli.locate import LocalModel, locate, package_file
 from llamacli.picker import Budget, Candidate, Fit
-from llamacli.registry import ModelEntry, PackageSource, Registry
-from llamacli.sizes import parse_size
+from llamacli.registry import PackageSource, Registry
+from llamacli.services import fit as memory_fit
+from llamacli.services.fit import CALIBRATION_MODEL
 
-CALIBRATION_MODEL = "smollm2:135m"  # the bundled model every machine has
 ANSWER_DEPTH = 512  # predicted speed is while answering with this many tokens of conversation in context
 
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table: a candidate, whether it fits, whether it is on disk."""
+    """One line of the table: a candidate, whether it fits (memory, and memory and speed), whether it is on disk."""
 
     candidate: Candidate
     fit: Fit
     local: bool
+    fits_in_memory: bool = False
+    default: bool = False  # the quantization the name without a tag selects
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,11 @@ class Report:
                     "quant": row.candidate.quant,
                     "file_size": row.candidate.file_size,
                     "bits_per_weight": round(row.candidate.bits, 2),
+                    "default": row.default,
                     "memory": row.candidate.memory.to_dict(),
                     "generation_tokens_per_second": round(row.candidate.speed.generation, 2),
                     "prompt_tokens_per_second": round(row.candidate.speed.prompt, 2),
+                    "fits_in_memory": row.fits_in_memory,
                     "fits": row.fit.fits,
                     "reason": row.fit.reason,
                     "local": row.local,
@@ -79,34 +83,24 @@ class Report:
         }
 
 
-def shape_of_entry(entry: ModelEntry, calibration: Calibration) -> ModelShape:
-    """The registry's shape fields; the calibration model's measured shape when it is that model."""
-    if entry.name == CALIBRATION_MODEL and calibration.reference_shape is not None:
-        return calibration.reference_shape
-    return ModelShape(entry.layers, entry.kv_heads, entry.head_dim, entry.parameters)
-
-
 def candidates(reg: Registry, calibration: Calibration, n_ctx: int | None) -> list[Candidate]:
-    """Every registry entry at every quant, with memory at N_CTX (default: min(trained, 4096)) and speed."""
+    """Every registry entry at every quant, with memory at N_CTX (default: min(trained, 4096)) and speed.
+
+    Named as `list` and `models` name them (the bare name for the default quant); memory is the fit
+    service's estimate, the number `models` shows.
+    """
     out: list[Candidate] = []
     for entry in reg:
-        shape = shape_of_entry(entry, calibration)
-        window = n_ctx or min(entry.context_length, DEFAULT_CTX)
+        shape = memory_fit.shape_of_entry(entry, calibration)
         for quant in entry.quants:
             bits = estimate.bits_per_weight(quant.size, entry.parameters)
             out.append(
                 Candidate(
-                    name=entry.tag(quant),
+                    name=entry.short_name(quant),
                     parameters=entry.parameters,
                     quant=quant.quant,
                     file_size=quant.size,
-                    memory=estimate.memory_need(
-                        shape,
-                        quant.size,
-                        window,
-                        calibration.runtime_overhead,
-                        calibration.repacked_per_byte(quant.quant, bits),
-                    ),
+                    memory=memory_fit.entry_need(entry, quant, n_ctx, calibration),
                     speed=estimate.predict_speed(
                         shape, quant.size, calibration.speed(quant.quant, bits), context_used=ANSWER_DEPTH
                     ),
@@ -144,20 +138,61 @@ def is_local(reg: Registry, env: Mapping[str, str] = os.environ) -> Callable[[Ca
     return check
 
 
+def why_measure(cached: Calibration | None, quick: bool, idle: Callable[[], bool]) -> str | None:
+    """Why a calibration must be measured now (the notice to show), or None when CACHED will do.
+
+    QUICK (`run`, `chat`): any calibration will do, except one taken on a busy machine that is idle now.
+    Otherwise (`recommend`): a full one, not taken on a busy machine unless the machine is still busy.
+    IDLE is asked only about a busy calibration (it takes a moment to tell).
+    """
+    if cached is None:
+        if quick:
+            return (
+                "Measuring this machine's speed on the bundled model to choose among your models "
+                "(a few seconds, once; llamacli recommend measures every quantization)…"
+            )
+        return "Calibrating this machine once (about 10 s; cached, refresh with --recalibrate)…"
+    if cached.quick and not quick:
+        return "Calibrating this machine fully (about 10 s; so far only a quick measurement was made)…"
+    if cached.busy and idle():
+        return (
+            f"The saved calibration was measured while {cached.busy_note()}; the machine is idle now: "
+            "measuring again" + (" (a few seconds)…" if quick else " (about 10 s)…")
+        )
+    return None
+
+
 def calibration(
-    system_info: str,
     recalibrate: bool = False,
     env: Mapping[str, str] = os.environ,
     progress: Callable[[str], None] = lambda _: None,
+    *,
+    quick: bool = False,
+    notify: Callable[[str], None] = lambda _: None,
+    idle: Callable[[], bool] = calibrate.idle_now,
+    measuring: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
 ) -> Calibration:
-    """The cached calibration of this machine, or a fresh one (saved) when absent, stale or asked for."""
-    key = calibrate.machine_key(system_info)
-    cached = None if recalibrate else calibrate.load_cached(key, env)
-    if cached is not None:
+    """The cached calibration of this machine, or a fresh one (saved) when absent, stale or asked for.
+
+    QUICK: what `run` and `chat` need to rank models, bounded to a few seconds (see `why_measure`).
+    NOTIFY hears why a measurement starts, and when the machine was busy during it; MEASURING wraps the
+    measurement alone (a spinner: never around a notice).
+    """
+    cached = None if recalibrate else calibrate.load_cached(env)
+    why = "Calibrating this machine (about 10 s)…" if recalibrate else why_measure(cached, quick, idle)
+    if why is None:
+        assert cached is not None
         return cached
+    notify(why)
     bundled = _bundled_file(registry.load(env))
-    fresh = calibrate.run(bundled, system_info, progress, probe_cache=paths.cache_dir(env))
+    with measuring():
+        fresh = calibrate.run(bundled, progress, probe_cache=paths.cache_dir(env), quick=quick and not recalibrate)
     calibrate.save(fresh, env)
+    if fresh.busy:
+        notify(
+            f"warning: the machine was busy while measuring ({fresh.busy_note()}): predicted speeds are likely "
+            "low; it is measured again once the machine is idle"
+        )
     return fresh
 
 
@@ -197,18 +232,22 @@ def recommend(
     Without MEMORY or MIN_SPEED, LLAMACLI_MEMORY and LLAMACLI_MIN_SPEED apply (so `run auto` can be told
     too), else the RAM available and 8 tok/s.
     """
-    from llamacli.services import fit
-
     reg = registry.load(env)
     if memory is None:
-        memory = parse_size(env[fit.MEMORY_ENV], fit.MEMORY_ENV) if env.get(fit.MEMORY_ENV) else hardware.available_ram
+        memory = memory_fit.memory_budget(env) if env.get(memory_fit.MEMORY_ENV) else hardware.available_ram
     budget = Budget(memory, min_speed if min_speed is not None else speed_floor(env))
     found = candidates(reg, calib, n_ctx)
     local = is_local(reg, env)
-    rows = [Row(c, picker.fit(c, budget), local(c)) for c in found]
+    defaults = {entry.short_name(q) for entry in reg for q in entry.quants if q.quant == entry.default_quant}
+    rows = [Row(c, picker.fit(c, budget), local(c), budget.holds(c.memory.total), c.name in defaults) for c in found]
     chosen = picker.pick(found, budget)
     local_pick = picker.best_local(found, budget, local)
     explanation = picker.explain(chosen, found, budget)
+    if calib.busy:  # its speeds are likely low: the sentence people read says so
+        explanation += (
+            f" Speeds were measured while {calib.busy_note()}, so they are likely low; "
+            "recommend measures again once the machine is idle (or use --recalibrate)."
+        )
     engine = runtime.recall_machine(paths.cache_dir(env))
     return Report(hardware, calib, budget, n_ctx, rows, chosen, local_pick, explanation, engine)
 

@@ -1,4 +1,4 @@
-"""Fit before download and before load: `models` FIT column, `pull` refusing (or --force), `run` warning."""
+"""Fit before download and before load: `models` MEMORY column, `pull` refusing (or --force), `run` warning."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from tests.hubserver import HubServer
 pytestmark = pytest.mark.slow
 
 
-def test_models_shows_a_fit_column() -> None:
+def test_models_shows_the_memory_need_and_whether_it_fits() -> None:
     result = run_cli("models", env={"LLAMACLI_MEMORY": "3G"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.decode().splitlines()
-    assert "FIT" in lines[0]
+    assert lines[0].split()[-1] == "MEMORY"
     smollm2 = next(line for line in lines if line.startswith("smollm2:135m"))
     big = next(line for line in lines if line.startswith("llama3.1:8b-q8_0"))
     assert "✓" in smollm2 and "✗" in big

@@ -41,7 +41,7 @@ def test_rm_deletes_that_model_and_nothing_else(hub: HubServer, isolated: Path) 
     assert len(blobs) == 2
     result = run_cli("rm", "llama3.2:1b")
     assert result.returncode == 0, result.stderr
-    assert b"deleted llama3.2:1b" in result.stderr and b"MB freed" in result.stderr
+    assert b"deleted llama3.2:1b" in result.stderr and b"MiB freed" in result.stderr
     remaining = sorted((isolated / "models" / "blobs").iterdir())
     assert len(remaining) == 1
     assert [e["name"] for e in local() if e["source"] != "bundled"] == ["llama3.2:1b-q2_k"]
@@ -158,7 +158,7 @@ def test_models_catalog_marks_what_is_local(hub: HubServer) -> None:
     after = {r["name"]: r for r in json.loads(run_cli("models", "--json").stdout)}
     assert after["llama3.2:1b"]["local"] is True and after["llama3.2:1b-q8_0"]["local"] is False
     table = run_cli("models").stdout.decode().splitlines()
-    assert table[0].split() == ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "FIT"]
+    assert table[0].split() == ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "MEMORY"]
     assert any(line.startswith("llama3.2:1b *") and "yes" in line.split() for line in table)
 
 
@@ -171,7 +171,7 @@ def test_rm_deletes_a_partial_download(hub: HubServer, isolated: Path) -> None:
     assert other.returncode == 1  # another model's partial file is not touched
     result = run_cli("rm", "llama3.2:1b")
     assert result.returncode == 0, result.stderr
-    assert b"partial download" in result.stderr and b"2.0 MB freed" in result.stderr
+    assert b"partial download" in result.stderr and b"2 MiB freed" in result.stderr  # 2,000,000 bytes: 1.9 MiB
     assert list(partial_dir.glob("*.part")) == [] and list(partial_dir.glob("*.json")) == []
 
 

@@ -295,7 +295,7 @@ def test_progress_bar_on_a_terminal(hub: HubServer) -> None:
 
     hub.faults.delay = 0.001
     child = pexpect.spawn(LLAMACLI, ["pull", "llama3.2:1b"], env=dict(os.environ), timeout=120)
-    child.expect(r"MB/s")  # Rich's transfer speed column; size and ETA share the line
+    child.expect(r"MiB/s")  # the transfer speed column (binary units); size and ETA share the line
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0

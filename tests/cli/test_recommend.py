@@ -26,7 +26,7 @@ def test_table_lists_every_registry_quant_with_the_pick(calibrated: Path) -> Non
     assert result.returncode == 0, result.stderr
     text = result.stdout.decode()
     assert "\x1b[" not in text
-    for name in ("smollm2:135m-q4_1 *", "llama3.2:1b-q8_0", "llama3.2:3b-q4_k_m", "llama3.1:8b-q2_k"):
+    for name in ("smollm2:135m *", "llama3.2:1b-q8_0", "llama3.2:3b *", "llama3.1:8b-q2_k"):
         assert name in text
     assert "CPU " in text and "Memory " in text and "Budget  14.4 GiB usable of 16.0 GiB" in text
     # With 16 GiB and no speed floor the largest model at its best quant fits
@@ -40,15 +40,15 @@ def test_json_rows_agree_with_the_formulas(calibrated: Path) -> None:
     data = report("--memory", "16G", "--min-speed", "0", "--ctx", "8192")
     rows = {row["name"]: row for row in data["models"]}
     assert len(rows) == 10
-    big = rows["llama3.1:8b-q4_k_m"]
+    big = rows["llama3.1:8b"]
     assert big["memory"]["kv_cache"] == 2**30  # 8B at 8K context: 1 GiB of KV cache
     assert big["memory"]["weights"] == big["file_size"] == 4_920_739_232
     assert sum(v for k, v in big["memory"].items() if k != "total") == big["memory"]["total"]
     assert data["hardware"]["physical_cores"] >= 1 and data["hardware"]["cpu_features"]
     assert set(data["calibration"]["quants"]) == {"Q4_1", "Q8_0", "Q4_K_M", "Q2_K"}
-    assert data["pick"] == "llama3.1:8b-q8_0" and data["local_pick"] == "smollm2:135m-q4_1"
+    assert data["pick"] == "llama3.1:8b-q8_0" and data["local_pick"] == "smollm2:135m"
     # Smaller models are predicted faster, at every quant
-    assert rows["llama3.2:1b-q4_k_m"]["generation_tokens_per_second"] > big["generation_tokens_per_second"]
+    assert rows["llama3.2:1b"]["generation_tokens_per_second"] > big["generation_tokens_per_second"]
 
 
 def test_memory_budget_drives_the_pick(calibrated: Path) -> None:
@@ -57,7 +57,7 @@ def test_memory_budget_drives_the_pick(calibrated: Path) -> None:
 
     def just_enough_for(name: str) -> str:
         need = rows[name]["memory"]["total"]
-        return str(int(max(need / 0.9, need + 512 * 2**20) * 1.01))  # usable = budget - max(10 %, 512 MiB)
+        return f"{int(max(need / 0.9, need + 512 * 2**20) * 1.01)}B"  # usable = budget - max(10 %, 512 MiB)
 
     for name in ("llama3.1:8b-q2_k", "llama3.2:3b-q2_k", "llama3.2:1b-q2_k"):
         family = name.split("-")[0]
@@ -77,9 +77,9 @@ def test_speed_floor_drives_the_pick(calibrated: Path) -> None:
 
 
 def test_nothing_fits(calibrated: Path) -> None:
-    data = report("--memory", "100M")
+    data = report("--memory", "600M")  # 88 MiB usable
     assert data["pick"] is None and data["local_pick"] is None
-    assert data["explanation"].startswith("Nothing fits: the smallest, smollm2:135m-q4_1, needs")
+    assert data["explanation"].startswith("Nothing fits: the smallest, smollm2:135m, needs")
     assert not any(row["fits"] for row in data["models"])
 
 
@@ -105,19 +105,23 @@ def test_first_run_calibrates_and_caches(isolated: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert b"Calibrating this machine once" in first.stderr
     assert (isolated / "cache" / "calibration.json").is_file()
+    measured = json.loads(first.stdout)["calibration"]
+    if measured["busy"]:  # a shared machine: said, and measured again once it is idle (tests below)
+        assert b"the machine was busy while measuring" in first.stderr
+        return
     second = run_cli("recommend", "--json", "--memory", "4G")
     assert second.stderr == b""  # cached: no second measurement
-    assert json.loads(second.stdout)["calibration"] == json.loads(first.stdout)["calibration"]
+    assert json.loads(second.stdout)["calibration"] == measured
 
 
 def test_run_auto_uses_the_best_local_model(calibrated: Path) -> None:
     pick = report()["pick"]  # with this machine's available memory and the default 8 tok/s floor
     result = run_cli("run", "auto", "Say hello.", "-n", "4", "--temperature", "0", "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["model"] == "smollm2:135m-q4_1"  # the only downloaded model
+    assert json.loads(result.stdout)["model"] == "smollm2:135m"  # the only downloaded model
     notice = result.stderr.decode()
-    assert notice.startswith("auto: smollm2:135m-q4_1 (needs ")
-    if pick not in (None, "smollm2:135m-q4_1"):  # a bigger model would suit this machine: say which to pull
+    assert notice.startswith("auto: smollm2:135m (needs ")
+    if pick not in (None, "smollm2:135m"):  # a bigger model would suit this machine: say which to pull
         assert f"llamacli pull {pick}" in notice
     if pick is None:  # nothing meets the speed floor: the fastest downloaded model still answers
         assert "below the 8 tok/s floor, but the fastest downloaded model that fits" in notice
@@ -130,7 +134,7 @@ def test_auto_alone_is_still_a_prompt_word_without_piped_input(calibrated: Path)
     # piped, "auto" is the model and stdin the prompt.
     result = run_cli("run", "auto", "-n", "3", "--temperature", "0", input="Say hi.")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.decode().startswith("auto: smollm2:135m-q4_1")
+    assert result.stderr.decode().startswith("auto: smollm2:135m")
 
 
 GREEDY_SHORT = ("-n", "2", "--temperature", "0")
@@ -154,8 +158,8 @@ def test_no_model_named_runs_the_best_downloaded_one(hub: HubServer, calibrated:
         return str(json.loads(result.stdout)["model"])
 
     assert chosen(LLAMACLI_MEMORY="16G", LLAMACLI_MIN_SPEED="0") == "llama3.2:1b-q2_k"  # the larger model
-    assert chosen(LLAMACLI_MEMORY="1G", LLAMACLI_MIN_SPEED="0") == "smollm2:135m-q4_1"  # the 1B does not fit
-    assert chosen(LLAMACLI_MEMORY="16G", LLAMACLI_MIN_SPEED="100000") == "smollm2:135m-q4_1"  # fastest of the slow
+    assert chosen(LLAMACLI_MEMORY="1G", LLAMACLI_MIN_SPEED="0") == "smollm2:135m"  # the 1B does not fit
+    assert chosen(LLAMACLI_MEMORY="16G", LLAMACLI_MIN_SPEED="100000") == "smollm2:135m"  # fastest of the slow
     pinned = {"LLAMACLI_MEMORY": "16G", "LLAMACLI_MIN_SPEED": "0", "LLAMACLI_MODEL": "smollm2:135m"}
     assert chosen(**pinned) == "smollm2:135m"  # a configured default is not second-guessed
     # chat chooses the same way (piped: one message, then end of input)
@@ -168,9 +172,9 @@ def test_no_model_named_runs_the_best_downloaded_one(hub: HubServer, calibrated:
 def test_pull_flag_downloads_the_pick_first(hub: HubServer, calibrated: Path) -> None:
     rows = {row["name"]: row for row in report("--memory", "64G", "--min-speed", "0")["models"]}
     need = rows["llama3.2:1b-q8_0"]["memory"]["total"]  # a budget where a 1B is the largest that fits
-    env = {"LLAMACLI_MEMORY": str(int(max(need / 0.9, need + 512 * 2**20) * 1.01)), "LLAMACLI_MIN_SPEED": "0"}
+    env = {"LLAMACLI_MEMORY": f"{int(max(need / 0.9, need + 512 * 2**20) * 1.01)}B", "LLAMACLI_MIN_SPEED": "0"}
     pick = json.loads(run_cli("recommend", "--json", env=env).stdout)["pick"]
-    assert pick.startswith("llama3.2:1b-")  # the only repository the loopback Hub serves
+    assert pick.startswith("llama3.2:1b")  # the only repository the loopback Hub serves
     result = run_cli("run", "--pull", "--json", "Say hello.", *GREEDY_SHORT, env=env)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["model"] == pick
