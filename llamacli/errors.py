@@ -142,6 +142,18 @@ class ContextOverflow(LlamacliError):
         super().__init__(f"the prompt is {size} tokens but the context window is {n_ctx}", hint)
 
 
+class ContextBeyondTraining(LlamacliError):
+    """A context window larger than the model was trained on: refused, since answers past it fall apart."""
+
+    def __init__(self, n_ctx: int, n_ctx_train: int) -> None:
+        self.n_ctx = n_ctx
+        self.n_ctx_train = n_ctx_train
+        super().__init__(
+            f"a context window of {n_ctx} tokens is more than this model was trained on ({n_ctx_train} tokens)",
+            f"use --ctx {n_ctx_train} or less: past its training context a model's answers fall apart",
+        )
+
+
 class ModelNotLocal(LlamacliError):
     """A known model whose file is not on this machine yet."""
 

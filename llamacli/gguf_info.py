@@ -4,13 +4,15 @@ Why not `gguf.GGUFReader`: it builds a numpy view per string, so SmolLM2's 49k-t
 3-5 s to parse and Llama 3's 128k tokens + 280k merges far longer; `show` must answer in well under a
 second, and the remote header read (for the memory check before a pull) must work on a prefix of the
 file. This walker reads the same format (https://github.com/ggml-org/ggml/blob/master/docs/gguf.md) with
-`struct` over any bytes-like prefix, checks every length against the file size, and says how many more
-bytes it needs when the prefix is too short. The tests check it field by field against `gguf.GGUFReader`.
+`struct` over any bytes-like prefix, checks every length against the file size (and that the tensor data
+the table describes fits in the file, as llama.cpp's loader will), and says how many more bytes it needs
+when the prefix is too short. The tests check it field by field against `gguf.GGUFReader`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import mmap
 import struct
 from dataclasses import asdict, dataclass, field
@@ -31,6 +33,14 @@ FILE_TYPES = {
     19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS", 23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL",
     26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0",
     37: "TQ2_0", 38: "MXFP4_MOE", 39: "NVFP4", 40: "Q1_0",
+}  # fmt: skip
+# ggml tensor types: (elements per block, bytes per block), as gguf.GGML_QUANT_SIZES lists them (a test checks).
+TENSOR_TYPES = {
+    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 9: (32, 40),
+    10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 15: (256, 292),
+    16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82),
+    23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2),
+    34: (256, 54), 35: (256, 66), 39: (32, 17), 40: (64, 36), 41: (128, 18),
 }  # fmt: skip
 # GGUF value types: struct format of the scalars; 8 = string, 9 = array.
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
@@ -228,21 +238,28 @@ def parse(buf: Any, file_size: int) -> GGUFInfo:
     for _ in range(n_kv):
         key = cur.string(limit=MAX_KEY)
         kv[key] = _value(cur, cur.u32(), keep_index=key == "tokenizer.ggml.tokens")
-    parameters = 0
+    parameters = data_end = 0  # data_end: where the last byte of tensor data falls, after the data offset
     for _ in range(n_tensors):
         cur.skip_string()
         n_dims = cur.u32()
         if n_dims > MAX_DIMS:
             raise Malformed(f"a tensor with {n_dims} dimensions (at most {MAX_DIMS})")
-        count = 1
-        for _ in range(n_dims):
-            count *= cur.u64()
+        dims = [cur.u64() for _ in range(n_dims)]
+        count = math.prod(dims)
         parameters += count
-        cur.take(12)  # tensor type (u32), data offset (u64)
+        tensor_type, offset = cur.u32(), cur.u64()
+        if tensor_type in TENSOR_TYPES and dims:
+            block, block_bytes = TENSOR_TYPES[tensor_type]
+            data_end = max(data_end, offset + dims[0] // block * block_bytes * (count // dims[0] if dims[0] else 0))
     alignment = kv.get("general.alignment", 32)
     if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
         raise Malformed("general.alignment must be a power of two")
     data_offset = -(-cur.pos // alignment) * alignment
+    if data_offset + data_end > file_size:  # llama.cpp refuses it at load: say so before it is imported or shown
+        raise Malformed(
+            f"the file is cut short: its tensors need {data_offset + data_end:,} bytes and it has {file_size:,}"
+            " (an incomplete download or copy)"
+        )
     return _info(kv, buf, parameters, n_tensors, data_offset, file_size)
 
 
@@ -297,7 +314,7 @@ def _special(kv: dict[str, Any], buf: Any, tokens: _Array | None, number: Any) -
     return out
 
 
-HEADER_FACT = "gguf-header-1"  # the file_facts kind (the number changes when GGUFInfo does)
+HEADER_FACT = "gguf-header-2"  # the file_facts kind (the number changes when GGUFInfo or its checks do)
 
 
 def read(path: Path, cache_dir: Path | None = None) -> GGUFInfo:

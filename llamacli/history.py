@@ -127,7 +127,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_initial, _
 
 def database_file(env: Mapping[str, str] = os.environ) -> Path:
     """Where the history lives."""
-    return paths.data_dir(env) / "history.db"
+    return paths.history_file(env)
 
 
 P = ParamSpec("P")

@@ -88,8 +88,10 @@ def locate(text: str, registry: Registry, env: Mapping[str, str] = os.environ) -
         if manifest is None:
             raise ModelNotFound(ref.name, registry.close_matches(ref.name))
         return LocalModel(name=ref.name, path=store.file_of(manifest))
+    # A family alone (`llama3.2`, `llama3.2:latest`) is shown as the model it selects.
+    name = ref.name if ref.name in (variant.entry.name, variant.tag) else variant.entry.name
     if isinstance(variant.entry.source, PackageSource):
-        return LocalModel(name=ref.name, path=package_file(variant), variant=variant)
+        return LocalModel(name=name, path=package_file(variant), variant=variant)
     if manifest is None:
-        raise ModelNotLocal(ref.name, changed)
-    return LocalModel(name=ref.name, path=store.file_of(manifest), variant=variant)
+        raise ModelNotLocal(name, changed)
+    return LocalModel(name=name, path=store.file_of(manifest), variant=variant)

@@ -47,3 +47,23 @@ def config_file(env: Mapping[str, str] = os.environ) -> Path:
 def user_registry_file(env: Mapping[str, str] = os.environ) -> Path:
     """The user's additions and overrides to the model registry."""
     return config_dir(env) / "models.toml"
+
+
+def models_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """The model store: pulled files, partial downloads, manifests (imported files stay where they are)."""
+    return data_dir(env) / "models"
+
+
+def history_file(env: Mapping[str, str] = os.environ) -> Path:
+    """The conversation history (SQLite)."""
+    return data_dir(env) / "history.db"
+
+
+def input_history_file(env: Mapping[str, str] = os.environ) -> Path:
+    """What was typed at chat's prompt (for the up arrow and Ctrl-R)."""
+    return data_dir(env) / "chat-input-history"
+
+
+def auto_choice_file(env: Mapping[str, str] = os.environ) -> Path:
+    """The model chosen for runs that name none, kept so that scripts do not change model by themselves."""
+    return data_dir(env) / "auto-choice.json"

@@ -7,6 +7,7 @@ Forms: a registry name (`smollm2:135m`, `llama3.2:1b-q8_0`), `hf.co/OWNER/REPO:Q
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ _PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\Z", re.ASCII)
 _QUANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}\Z", re.ASCII)
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.gguf\Z", re.IGNORECASE | re.ASCII)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*:[A-Za-z0-9][A-Za-z0-9._-]*\Z", re.ASCII)
+_FAMILY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z", re.ASCII)  # a name without its tag: `llama3.2`
 
 
 @dataclass(frozen=True)
@@ -92,17 +94,20 @@ def parse(text: str) -> Reference:
         raise _bad(text, "NUL is not allowed")
     if text.lower().endswith(".gguf") or "/" in text or text.startswith((".", "~")):
         return PathRef(Path(text).expanduser())
-    if not _NAME.match(text):
-        raise _bad(text, "a registry name looks like FAMILY:SIZE, e.g. llama3.2:1b")
+    if not _NAME.match(text) and not _FAMILY.match(text):
+        raise _bad(text, "a registry name looks like FAMILY:SIZE, e.g. llama3.2:1b (or the FAMILY alone)")
     return NameRef(text.lower())
 
 
-def looks_like_model(text: str) -> bool:
+def looks_like_model(text: str, families: Collection[str] = ()) -> bool:
     """Whether a first positional argument names a model rather than starting the prompt.
 
     `llamacli run "why is the sky blue?"` uses the default model: a reference is one word that is an
-    `hf.co/` reference, a `.gguf` path, or a NAME:TAG registry name.
+    `hf.co/` reference, a `.gguf` path, a NAME:TAG registry name, or one of FAMILIES (registry names
+    without their tag, as ollama users type them: `llamacli run llama3.2 "hi"`).
     """
     if not text or any(c.isspace() for c in text):
         return False
+    if text.lower() in families:
+        return True
     return text.startswith(HUB_PREFIXES) or text.lower().endswith(".gguf") or bool(_NAME.match(text))

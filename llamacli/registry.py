@@ -64,6 +64,12 @@ class ModelEntry:
     license: str
     default_quant: str
     quants: tuple[QuantFile, ...]
+    latest: bool = False  # what the family name alone (`llama3.2`, `llama3.2:latest`) selects
+
+    @property
+    def family(self) -> str:
+        """The name without its tag: `llama3.2` for `llama3.2:1b`."""
+        return self.name.split(":", 1)[0]
 
     def quant(self, quant: str) -> QuantFile:
         """The file for QUANT (case-insensitive); KeyError if not published."""
@@ -104,15 +110,27 @@ class Registry:
         return iter(self.entries)
 
     def names(self) -> list[str]:
-        """Every name a user can type: each model, and each model-quant tag."""
-        out: list[str] = []
+        """Every name a user can type: each model, each model-quant tag, and each family with a default."""
+        out: list[str] = [family for family in self.families() if self.family_default(family)]
         for entry in self.entries:
             out.append(entry.name)
             out.extend(entry.tag(q) for q in entry.quants)
         return out
 
+    def families(self) -> list[str]:
+        """The names without their tags (`llama3.2`), in file order."""
+        return list(dict.fromkeys(entry.family for entry in self.entries))
+
+    def family_default(self, family: str) -> ModelEntry | None:
+        """The entry FAMILY alone means, as in ollama: its only entry, else the one marked `latest`."""
+        members = [entry for entry in self.entries if entry.family == family.lower()]
+        marked = [entry for entry in members if entry.latest]
+        if marked:
+            return marked[-1]  # a user's entry (merged last) wins over the shipped mark
+        return members[0] if len(members) == 1 else None
+
     def find(self, name: str) -> Variant | None:
-        """The variant NAME selects, or None."""
+        """The variant NAME selects, or None. `FAMILY` and `FAMILY:latest` mean the family's default entry."""
         wanted = name.lower()
         for entry in self.entries:
             if wanted == entry.name:
@@ -120,6 +138,11 @@ class Registry:
             for q in entry.quants:
                 if wanted == entry.tag(q):
                     return Variant(entry, q)
+        family = wanted.removesuffix(":latest")
+        if ":" not in family:
+            default = self.family_default(family)
+            if default is not None:
+                return Variant(default, default.quant(default.default_quant))
         return None
 
     def get(self, name: str) -> Variant:
@@ -201,7 +224,15 @@ def _parse_entry(name: str, table: Any, path: Path, text: str) -> ModelEntry:
         license=table.get("license", "unknown") if isinstance(table.get("license"), str) else "unknown",
         default_quant=default_quant,
         quants=tuple(quants),
+        latest=_flag(table, "latest", fail),
     )
+
+
+def _flag(table: Mapping[str, Any], key: str, fail: Any) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        fail(f"'{key}' must be true or false")
+    return bool(value)
 
 
 def parse(text: str, path: Path) -> list[ModelEntry]:

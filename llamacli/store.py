@@ -99,7 +99,7 @@ class Store:
     @classmethod
     def default(cls, env: Mapping[str, str] = os.environ) -> Store:
         """The store of the current environment."""
-        return cls(paths.data_dir(env) / "models")
+        return cls(paths.models_dir(env))
 
     @property
     def blobs(self) -> Path:

@@ -14,6 +14,8 @@ def copy_gguf(source: Path, target: Path, changes: Mapping[str, Any], with_tenso
     reader = gguf.GGUFReader(source)
     arch = str(reader.fields["general.architecture"].contents())
     writer = gguf.GGUFWriter(target, arch=arch)
+    if "general.alignment" in reader.fields:  # the tensor data must be padded as the copied header says
+        writer.data_alignment = int(reader.fields["general.alignment"].contents())
     for key, field in reader.fields.items():
         if key.startswith("GGUF.") or key == "general.architecture":
             continue

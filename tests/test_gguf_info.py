@@ -181,3 +181,23 @@ def test_a_remembered_header_is_used_until_the_file_changes(tmp_path: Path) -> N
     small_vocab_gguf(path, [b"a", b"b", b"c"], {"eos": 2})  # rewritten: a new identity
     changed = gguf_info.read(path, cache)
     assert changed.vocab_size == 3 and changed.special_tokens["eos"]["text"] == "c"
+
+
+def test_tensor_sizes_agree_with_the_gguf_package() -> None:
+    from gguf.constants import GGML_QUANT_SIZES
+
+    assert {kind.value: sizes for kind, sizes in GGML_QUANT_SIZES.items()} == gguf_info.TENSOR_TYPES
+
+
+@pytest.mark.parametrize("missing", [1, 64, 700])
+def test_a_file_whose_tensor_data_is_cut_short_is_refused(tmp_path: Path, missing: int) -> None:
+    """Issue 12, item 10: a GGUF cut anywhere in its tensor data is not a model (llama.cpp refuses it at load)."""
+    from tests.gguf_factory import small_gguf
+
+    whole = small_gguf(tmp_path / "whole.gguf")
+    assert gguf_info.read(whole).tensors == 4
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(data[: len(data) - missing])
+    with pytest.raises(ModelLoadError, match=f"cut short: its tensors need {len(data):,} bytes"):
+        gguf_info.read(cut)

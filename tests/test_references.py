@@ -21,6 +21,8 @@ from llamacli.references import HubRef, NameRef, PathRef
         ("hf.co/o/r/model-Q2_K.gguf", HubRef("o/r", file="model-Q2_K.gguf")),
         ("./model.gguf", PathRef(Path("model.gguf"))),
         ("/tmp/x.GGUF", PathRef(Path("/tmp/x.GGUF"))),
+        ("Llama3.2", NameRef("llama3.2")),  # a family alone: the registry says which entry it means
+        ("llama3.2:latest", NameRef("llama3.2:latest")),
     ],
 )
 def test_parse(text: str, expected: object) -> None:
@@ -43,7 +45,7 @@ def test_parse(text: str, expected: object) -> None:
         "hf.co/owner/repo:Q4 K",
         "hf.co/own er/repo",
         "no spaces:allowed here",
-        "justaword",
+        "no spaces",
         # Confinement: nothing that could become a path outside a repository, or look like one
         "hf.co/owner/repo/x\x00.gguf",
         "hf.co/owner/repo/C:x.gguf",
@@ -85,3 +87,12 @@ def test_malformed_references_are_refused(text: str) -> None:
 )
 def test_first_word_is_a_model_only_when_it_looks_like_one(text: str, is_model: bool) -> None:
     assert references.looks_like_model(text) is is_model
+
+
+@pytest.mark.parametrize(
+    ("text", "is_model"),
+    [("llama3.2", True), ("Llama3.2", True), ("smollm2", True), ("hello", False), ("llama3.2 hi", False)],
+)
+def test_a_family_of_the_registry_is_a_model_as_a_first_word(text: str, is_model: bool) -> None:
+    """Issue 12, item 13: `llamacli run llama3.2 "hi"` runs llama3.2, as in ollama."""
+    assert references.looks_like_model(text, {"llama3.2", "smollm2"}) is is_model

@@ -100,3 +100,26 @@ def test_shipped_file_is_valid_toml_with_a_header_comment() -> None:
     text = (REPO / "models.toml").read_text()
     assert text.startswith("#")
     tomllib.loads(text)
+
+
+def test_a_family_alone_or_latest_means_its_default_entry(isolated: Path) -> None:
+    """Issue 12, item 13 (ollama habits): `llama3.2` and `llama3.2:latest` are `llama3.2:3b`."""
+    reg = registry.load({})
+    assert reg.get("llama3.2").tag == reg.get("llama3.2:latest").tag == "llama3.2:3b-q4_k_m"
+    assert reg.get("smollm2").tag == "smollm2:135m-q4_1"  # a family of one needs no mark
+    assert reg.get("llama3.1:latest").tag == "llama3.1:8b-q4_k_m"
+    assert reg.find("llama3.2:1b:latest") is None and reg.find("llama9") is None
+    assert "llama3.2" in reg.close_matches("llama3.3")
+    user = write_user_registry(isolated, USER_ENTRY.replace('[models."tiny:1m"]', '[models."llama3.2:tiny"]'))
+    assert registry.load({"LLAMACLI_HOME": str(isolated)}).get("llama3.2").tag == "llama3.2:3b-q4_k_m"
+    user.write_text(user.read_text().replace('[models."llama3.2:tiny"]', '[models."llama3.2:tiny"]\nlatest = true'))
+    assert registry.load({"LLAMACLI_HOME": str(isolated)}).get("llama3.2").entry.name == "llama3.2:tiny"  # yours wins
+
+
+def test_a_family_of_several_without_a_mark_is_not_a_name(isolated: Path) -> None:
+    write_user_registry(isolated, USER_ENTRY + USER_ENTRY.replace('"tiny:1m"', '"tiny:2m"'))
+    reg = registry.load({"LLAMACLI_HOME": str(isolated)})
+    assert reg.find("tiny") is None and reg.find("tiny:latest") is None
+    with pytest.raises(ModelNotFound) as caught:
+        reg.get("tiny")
+    assert set(caught.value.close_matches) & {"tiny:1m", "tiny:2m"}

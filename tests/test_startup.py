@@ -38,6 +38,9 @@ sys.stderr.write("LOADED=" + ",".join(heavy) + "\\n")
         ["history", "--help"],
         ["recommend", "--help"],
         ["hw", "--help"],
+        ["help"],
+        ["help", "pull"],
+        ["paths", "--json"],
     ],
 )
 def test_help_does_not_import_heavy_modules(args: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
 
@@ -29,16 +30,18 @@ _COMMANDS: dict[str, tuple[str, str, dict[str, object]]] = {
     "chat": ("chat_cmd", "chat", {}),
     "history": ("history_cmd", "app", {}),  # a sub-app: `history show`
     "pull": ("models_cmd", "pull", {"epilog": "PULL_EPILOG"}),
-    "list": ("models_cmd", "list_models", {}),
+    "list": ("models_cmd", "list_models", {"epilog": "LIST_EPILOG"}),
     "ls": ("models_cmd", "list_models", {"hidden": True, "epilog": None}),
-    "rm": ("models_cmd", "rm", {}),
-    "show": ("models_cmd", "show", {}),
-    "import": ("models_cmd", "import_", {}),
-    "models": ("models_cmd", "catalog", {}),
+    "rm": ("models_cmd", "rm", {"epilog": "RM_EPILOG"}),
+    "show": ("models_cmd", "show", {"epilog": "SHOW_EPILOG"}),
+    "import": ("models_cmd", "import_", {"epilog": "IMPORT_EPILOG"}),
+    "models": ("models_cmd", "catalog", {"epilog": "LIST_EPILOG"}),
     "recommend": ("recommend_cmd", "recommend", {}),
     "hw": ("recommend_cmd", "recommend", {"help": "Alias of 'recommend'."}),
     "doctor": ("doctor_cmd", "doctor", {"epilog": "DOCTOR_EPILOG"}),
+    "paths": ("paths_cmd", "paths", {"epilog": "PATHS_EPILOG"}),
 }
+HELP = "help"  # `llamacli help [COMMAND...]`: the same as `llamacli [COMMAND...] --help`
 
 
 def _version(value: bool) -> None:
@@ -78,7 +81,17 @@ def build(only: str | None = None) -> typer.Typer:
         if isinstance(settings["epilog"], str) and settings["epilog"].isidentifier():
             settings["epilog"] = getattr(module, settings["epilog"])
         app.command(name, **settings)(target)  # type: ignore[arg-type]
+    if only is None:  # listed in the top-level help; `main` turns `help ...` into `... --help` before Typer
+        app.command(HELP, help="Show the help of llamacli, or of a command: llamacli help pull.")(_help)
     return app
+
+
+def _help(
+    command: Annotated[
+        list[str] | None, typer.Argument(metavar="[COMMAND]...", help="A command, e.g. pull.", show_default=False)
+    ] = None,
+) -> None:
+    """Only listed: `main` rewrites `llamacli help CMD` as `llamacli CMD --help` before parsing."""
 
 
 def _command_named(argv: list[str]) -> str | None:
@@ -86,10 +99,18 @@ def _command_named(argv: list[str]) -> str | None:
     return argv[0] if argv and argv[0] in _COMMANDS else None
 
 
+def _expand_help(argv: list[str]) -> list[str]:
+    """`help` and `help CMD [SUB]` as `--help` and `CMD [SUB] --help`, as git and ollama users type them."""
+    if argv and argv[0] == HELP:
+        return [*argv[1:], "--help"]
+    return argv
+
+
 def main() -> None:
     """Console-script entry point: run the app, turn domain errors into one line and an exit code."""
+    argv = _expand_help(sys.argv[1:])
     try:
-        build(_command_named(sys.argv[1:]))()
+        build(_command_named(argv))(args=argv, prog_name="llamacli")
     except LlamacliError as e:
         Output().error(e.message, e.hint)
         sys.exit(int(e.exit_code))

@@ -14,6 +14,14 @@ from llamacli.sizes import format_parameters, format_size
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 REF = Annotated[str, typer.Argument(metavar="MODEL", help="Registry name, hf.co/OWNER/REPO[:QUANT|/FILE] or path.")]
+PULL_REF = Annotated[
+    str,
+    typer.Argument(
+        metavar="MODEL",
+        help="Registry name or hf.co/OWNER/REPO[:QUANT|/FILE] (a file on disk needs no pull: run it by path, "
+        "or name it with 'llamacli import').",
+    ),
+]
 
 
 def _when(ts: float) -> str:
@@ -30,8 +38,44 @@ Exit codes:
 """
 
 
+LIST_EPILOG = """\b
+Exit codes:
+  0    success
+  1    a malformed models.toml or config.toml (the message names the file and line)
+  2    usage error (unknown option)
+  130  interrupted (Ctrl-C)
+"""
+
+RM_EPILOG = """\b
+Exit codes:
+  0    success (an imported model is forgotten; its file is kept)
+  1    user error (unknown model, not on this machine, bundled, being downloaded by another process)
+  2    usage error (unknown option, missing argument)
+  130  interrupted (Ctrl-C)
+"""
+
+SHOW_EPILOG = """\b
+Exit codes:
+  0    success
+  1    user error (malformed reference, unknown model, not downloaded and offline)
+  2    usage error (unknown option, missing argument)
+  3    not a valid GGUF file (corrupt, cut short or unsupported)
+  4    network failure reading the header from the Hub
+  130  interrupted (Ctrl-C)
+"""
+
+IMPORT_EPILOG = """\b
+Exit codes:
+  0    success
+  1    user error (no such file, bad name, a registry name, a name already in use without --force)
+  2    usage error (unknown option, missing argument)
+  3    not a valid GGUF file (corrupt, cut short or unsupported): nothing is registered
+  130  interrupted (Ctrl-C)
+"""
+
+
 def pull(
-    model: REF,
+    model: PULL_REF,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: model, path, size, sha256, bytes downloaded.")
     ] = False,
@@ -101,8 +145,11 @@ def rm(models_: Annotated[list[str], typer.Argument(metavar="MODEL...", help="Mo
 
     out = Output()
     for ref in models_:
-        name, freed = models.remove(ref)
-        out.notice(f"deleted {name}" + (f" ({format_size(freed)} freed)" if freed else ""))
+        done = models.remove(ref)
+        if done.kept is not None:
+            out.notice(f"forgotten {done.name}; file kept: {done.kept}")
+        else:
+            out.notice(f"deleted {done.name}" + (f" ({format_size(done.freed)} freed)" if done.freed else ""))
 
 
 def show(
@@ -156,15 +203,19 @@ def import_(
         str | None, typer.Option("--name", help="Name to register it under [default: FILE-STEM:local].")
     ] = None,
     json_output: JSON = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Re-point a NAME that already names another imported file.")
+    ] = False,
 ) -> None:
     """Register a GGUF file already on disk, without copying it.
 
-    Then use it by name: llamacli run NAME "prompt".
+    Then use it by name: llamacli run NAME "prompt". The file's header is checked, and that its
+    tensor data is all there (a file cut short is refused).
     """
     from llamacli.services import models
 
     out = Output()
-    entry = models.import_file(path, name)
+    entry = models.import_file(path, name, force=force)
     if json_output:
         out.data(entry.to_dict())
     else:

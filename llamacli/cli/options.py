@@ -10,7 +10,7 @@ System = Annotated[str | None, typer.Option("--system", "-s", help="System promp
 Temperature = Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy (deterministic).")]
 TopP = Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.")]
 TopK = Annotated[int, typer.Option("--top-k", help="Sample among the K likeliest tokens (0: all).")]
-Seed = Annotated[int | None, typer.Option(help="Random seed, for reproducible sampling.")]
+Seed = Annotated[int | None, typer.Option(help="Random seed, for reproducible sampling (-1: random).")]
 Ctx = Annotated[
     int | None,
     typer.Option("--ctx", "-c", help="Context window in tokens [default: model's, at most 4096].", show_default=False),

@@ -27,6 +27,7 @@ class PullProgress:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        interrupted = kind is not None and issubclass(kind, KeyboardInterrupt)
         if self.bar is not None:
             self.bar.stop()
         elif self.started:
@@ -36,8 +37,13 @@ class PullProgress:
                     f"done, {format_size(self.fetched)} in {seconds:.1f} s ({format_size(self.fetched / seconds)}/s)\n"
                 )
             else:
-                self.out.stderr.write("failed\n")
+                self.out.stderr.write("interrupted\n" if interrupted else "failed\n")
             self.out.stderr.flush()
+        if interrupted and self.started:  # the partial file stays in the store (download.py): say what it is for
+            self.out.notice(
+                f"interrupted: the {format_size(self.done + self.fetched)} downloaded are kept; "
+                f"'llamacli pull {self.label}' resumes from there"
+            )
 
     def start(self, total: int, done: int) -> None:
         """Begin drawing (a bar on a terminal; the start of the one line otherwise)."""

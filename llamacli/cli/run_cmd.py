@@ -13,7 +13,7 @@ import typer
 from llamacli import references
 from llamacli.cli import options
 from llamacli.cli.output import Output
-from llamacli.errors import ExitCode, InvalidValue, UsageError
+from llamacli.errors import ExitCode, InvalidValue
 
 if TYPE_CHECKING:
     from llamacli.engine import Event, Stats
@@ -27,16 +27,29 @@ def _split_words(words: list[str], model: str | None) -> tuple[str | None, str]:
     piped = sys.stdin is not None and not sys.stdin.isatty()
     if model is None and words and words[0] == "auto" and (len(words) > 1 or piped):  # the picker chooses
         return words[0], " ".join(words[1:])
-    if model is None and words and references.looks_like_model(words[0]):
+    if model is None and words and references.looks_like_model(words[0], _families()):
         return words[0], " ".join(words[1:])
     return model, " ".join(words)
+
+
+def _families() -> set[str]:
+    """Registry names without a tag that select a model (`llama3.2`): a first word that is one is the model."""
+    from llamacli import registry
+
+    reg = registry.load()
+    return {family for family in reg.families() if reg.family_default(family) is not None}
 
 
 MAX_STDIN_BYTES = 64 * 1024 * 1024  # far beyond any context window (1M tokens is about 4 MiB of text)
 
 
-def _read_stdin() -> str | None:
-    """Piped input, bounded: a runaway pipe gets an error, not an out-of-memory kill."""
+def _read_stdin(out: Output) -> str | None:
+    """Piped input, bounded: a runaway pipe gets an error, not an out-of-memory kill.
+
+    Bytes that are not UTF-8 become U+FFFD, with a warning on stderr naming where the first one is.
+    """
+    from llamacli.services import run as service
+
     if sys.stdin is None or sys.stdin.isatty():
         return None
     data = sys.stdin.buffer.read(MAX_STDIN_BYTES + 1)
@@ -45,10 +58,14 @@ def _read_stdin() -> str | None:
             f"stdin is larger than {MAX_STDIN_BYTES // (1024 * 1024)} MiB",
             "no model's context window holds that much text: split the input or pass a part of it",
         )
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise UsageError("stdin is not UTF-8 text", "convert it first, e.g. with iconv") from e
+    decoded = service.decode_input(data)
+    if decoded.first_bad is not None:
+        sequences = "1 invalid sequence" if decoded.replaced == 1 else f"{decoded.replaced} invalid sequences"
+        out.notice(
+            f"warning: stdin is not UTF-8 (first at byte {decoded.first_bad}): {sequences} replaced by U+FFFD"
+            " (for the exact text, convert it first, e.g. iconv -f latin1 -t utf-8)"
+        )
+    return decoded.text
 
 
 def run(
@@ -114,7 +131,7 @@ def run(
 
         start_chat(reference, load, gen, system=system, pull=pull and not offline)
         return
-    text = service.compose_prompt(prompt, _read_stdin())
+    text = service.compose_prompt(prompt, _read_stdin(out))
     local = _choose(out, reference, ctx, pull=pull, offline=offline)
     warn_if_too_big(out, local, ctx)
     with out.status(f"Loading {local.name}…"):

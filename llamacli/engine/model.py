@@ -21,10 +21,10 @@ from llamacli.chat_template import ChatTemplate, Message, plain_prompt
 from llamacli.engine import native, probe
 from llamacli.engine import threads as threads_module
 from llamacli.engine.events import Completion, Event, Finished, FinishReason, Stats, TextDelta
-from llamacli.engine.params import DEFAULT_CTX, GenerationParams, LoadParams
+from llamacli.engine.params import DEFAULT_CTX, RANDOM_SEED, GenerationParams, LoadParams
 from llamacli.engine.text import TextAssembler
 from llamacli.engine.threads import ThreadGovernor
-from llamacli.errors import ContextOverflow, ModelLoadError
+from llamacli.errors import ContextBeyondTraining, ContextOverflow, ModelLoadError
 
 
 class Model:
@@ -45,6 +45,10 @@ class Model:
         self._ctx: Any = None
         try:
             self.n_ctx_train = int(ll.llama_model_n_ctx_train(self._model))
+            if params.n_ctx and self.n_ctx_train and params.n_ctx > self.n_ctx_train:
+                # llama.cpp would run it with a warning in its log only, and the answers degrade: refuse, so
+                # that "this model cannot take more than N tokens" (ContextOverflow) holds for every window.
+                raise ContextBeyondTraining(params.n_ctx, self.n_ctx_train)
             threads = params.n_threads or hardware.physical_cores()
             if self.runtime.config.max_threads is not None:
                 threads = min(threads, self.runtime.config.max_threads)
@@ -313,7 +317,7 @@ class Model:
         if params.min_p > 0.0:
             add(chain, ll.llama_sampler_init_min_p(params.min_p, 1))
         add(chain, ll.llama_sampler_init_temp(params.temperature))
-        seed = ll.LLAMA_DEFAULT_SEED if params.seed is None else params.seed & 0xFFFFFFFF
+        seed = ll.LLAMA_DEFAULT_SEED if params.seed in (None, RANDOM_SEED) else params.seed & 0xFFFFFFFF
         add(chain, ll.llama_sampler_init_dist(seed))
         return chain
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CTX = 4096  # capped by the model's trained context; memory grows linearly with it
+RANDOM_SEED = -1  # what llama.cpp's tools and most front ends take for "a random seed"
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class GenerationParams:
     min_p: float = 0.05
     repeat_penalty: float = 1.0
     repeat_last_n: int = 64
-    seed: int | None = None  # None: a random seed
+    seed: int | None = None  # None (or RANDOM_SEED): a random seed
     max_tokens: int | None = None  # None: until the model stops or the context is full
     stop: tuple[str, ...] = field(default_factory=tuple)
     ignore_eos: bool = False  # keep generating past end-of-turn (benchmarks, like llama.cpp's --ignore-eos)

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from llamacli.engine.params import GenerationParams
+from llamacli.engine.params import RANDOM_SEED, GenerationParams
 from llamacli.errors import ChatCommandError
 from llamacli.services.run import _RANGES
 
@@ -87,6 +87,8 @@ def apply_setting(params: GenerationParams, argument: str) -> GenerationParams:
 def _parse_value(name: str, text: str) -> float | int | None:
     if name in ("seed", "max_tokens") and text.lower() in ("none", "off", "default"):
         return None
+    if name == "seed" and text.strip() == str(RANDOM_SEED):  # the usual spelling of "random" (llama.cpp's too)
+        return None
     try:
         value: float | int = int(text) if name in _INTS else float(text)
     except ValueError:
@@ -99,7 +101,7 @@ def _parse_value(name: str, text: str) -> float | int | None:
     elif name == "max_tokens" and value < 1:
         raise ChatCommandError(f"max_tokens must be at least 1, got {text}", "/set max_tokens none removes the limit")
     elif name == "seed" and not (0 <= value < 2**32 - 1):
-        raise ChatCommandError(f"seed must be between 0 and {2**32 - 2}, got {text}")
+        raise ChatCommandError(f"seed must be between 0 and {2**32 - 2} (or -1: random), got {text}")
     return value
 
 

@@ -86,7 +86,8 @@ def _pull_target(text: str, reg: Registry) -> tuple[str, str | None, str | None]
     ref = references.parse(text)
     if isinstance(ref, references.PathRef):
         raise InvalidValue(
-            f"'{text}' is a path: pull downloads from the Hub", f"to use a file on disk: llamacli import {text}"
+            f"'{text}' is a file on disk: it needs no pull (pull downloads from the Hub)",
+            f"run it by its path, or give it a name with: llamacli import {text}",
         )
     if isinstance(ref, references.HubRef):
         return ref.repo, ref.file, ref.quant
@@ -277,8 +278,17 @@ def list_local(env: Mapping[str, str] = os.environ) -> list[LocalEntry]:
     return out
 
 
-def remove(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
-    """Delete TEXT's model (an imported file is only forgotten); (name, bytes freed)."""
+@dataclass(frozen=True)
+class Removed:
+    """What `rm` did to one model."""
+
+    name: str
+    freed: int  # bytes deleted
+    kept: Path | None = None  # an imported model's file: forgotten, never deleted
+
+
+def remove(text: str, env: Mapping[str, str] = os.environ) -> Removed:
+    """Delete TEXT's model (an imported file is only forgotten)."""
     reg = registry.load(env)
     ref = references.parse(text)
     if isinstance(ref, references.NameRef):
@@ -294,10 +304,11 @@ def remove(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, int]:
     store.sweep()  # what a killed pull or rm left behind goes first
     manifest = find_manifest(ref, reg, store, intact=False)  # a file replaced or cut short goes too
     if manifest is not None:
-        return display_name(manifest, reg), store.remove(manifest)
+        kept = store.file_of(manifest) if manifest.imported else None
+        return Removed(display_name(manifest, reg), store.remove(manifest), kept)
     partial_freed = sum(store.remove_partial(sha) for sha, meta in store.pending() if _same_model(meta, ref, reg))
     if partial_freed:
-        return f"{text} (partial download)", partial_freed
+        return Removed(f"{text} (partial download)", partial_freed)
     raise ModelNotPulled(text)
 
 
@@ -342,20 +353,31 @@ def default_import_name(path: Path) -> str:
     return f"{stem}:local"
 
 
-def import_file(path: Path, name: str | None = None, env: Mapping[str, str] = os.environ) -> LocalEntry:
-    """Register a GGUF already on disk under NAME, without copying it."""
+def import_file(
+    path: Path, name: str | None = None, env: Mapping[str, str] = os.environ, force: bool = False
+) -> LocalEntry:
+    """Register a GGUF already on disk under NAME, without copying it.
+
+    A NAME that already names another imported file is refused unless FORCE (then it points here).
+    """
     path = path.expanduser().resolve()
     if not path.is_file():
         raise InvalidValue(f"no such file: {path}", "give the path of a .gguf file")
     name = (name or default_import_name(path)).lower()
     ref = references.parse(name)
-    if not isinstance(ref, references.NameRef):
+    if not isinstance(ref, references.NameRef) or ":" not in name:
         raise InvalidValue(f"'{name}' is not a model name", "a name looks like FAMILY:TAG, e.g. mymodel:q4")
     reg = registry.load(env)
     if reg.find(name) is not None:
         raise InvalidValue(f"'{name}' is a registry name", "choose another with --name")
-    info = gguf_info.read(path, paths.cache_dir(env))
+    info = gguf_info.read(path, paths.cache_dir(env))  # ModelLoadError for a file that is not a whole GGUF
     store = Store.default(env)
+    existing = store.get(import_key(name))
+    if existing is not None and not force and store.file_of(existing).resolve() != path:
+        raise InvalidValue(
+            f"'{name}' already names {store.file_of(existing)}",
+            "choose another --name, or add --force to point it at the new file (the old file is not touched)",
+        )
     manifest = store.put(
         Manifest(
             key=import_key(name),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llamacli import paths, registry, settings
 from llamacli.chat_template import Message
-from llamacli.engine.params import GenerationParams, LoadParams
+from llamacli.engine.params import RANDOM_SEED, GenerationParams, LoadParams
 from llamacli.errors import InvalidValue, LlamacliError, UsageError
 from llamacli.locate import LocalModel, locate, package_file
 
@@ -28,6 +28,26 @@ def compose_prompt(prompt: str, stdin_text: str | None) -> str:
             "e.g. llamacli run \"Why is the sky blue?\"  (or 'llamacli chat' to talk interactively)",
         )
     return "\n\n".join(parts)
+
+
+@dataclass(frozen=True)
+class DecodedInput:
+    """Piped bytes as text; what was not UTF-8 is replaced by U+FFFD and counted."""
+
+    text: str
+    first_bad: int | None = None  # byte offset of the first invalid sequence
+    replaced: int = 0  # how many invalid sequences became U+FFFD
+
+
+def decode_input(data: bytes) -> DecodedInput:
+    """DATA as UTF-8 text, never refused: a stray Latin-1 byte costs one character, not the whole input."""
+    try:
+        return DecodedInput(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        first = e.start
+    text = data.decode("utf-8", errors="replace")
+    replaced = text.count("\ufffd") - data.count("\ufffd".encode())  # U+FFFD already in the input is not ours
+    return DecodedInput(text, first, replaced)
 
 
 def conversation(prompt: str, system: str | None) -> list[Message]:
@@ -97,5 +117,5 @@ def validate(load: LoadParams, gen: GenerationParams) -> None:
         raise InvalidValue(f"--ctx must be between 16 and 1048576, got {load.n_ctx}")
     if load.n_threads is not None and not (1 <= load.n_threads <= 1024):
         raise InvalidValue(f"--threads must be between 1 and 1024, got {load.n_threads}")
-    if gen.seed is not None and not (0 <= gen.seed < 2**32 - 1):
-        raise InvalidValue(f"--seed must be between 0 and {2**32 - 2}, got {gen.seed}")
+    if gen.seed is not None and gen.seed != RANDOM_SEED and not (0 <= gen.seed < 2**32 - 1):
+        raise InvalidValue(f"--seed must be between 0 and {2**32 - 2} (or -1: random), got {gen.seed}")

@@ -196,3 +196,71 @@ def test_show_never_sends_a_models_control_characters_to_the_terminal(tmp_path: 
     assert raw.stdout == b"{{ '\x1b[31m' }}\n"
     data = json.loads(run_cli("show", str(hostile), "--json").stdout)  # JSON escapes it by itself
     assert data["name"] == "nice\x1b]0;pwned\x07\x1b[2J\nEVIL: line"
+
+
+@pytest.mark.slow
+def test_a_gguf_cut_in_half_is_neither_imported_nor_shown(tmp_path: Path, smollm2_path: Path) -> None:
+    """Issue 12, item 10: `import` said "imported" and `show` showed a normal model; `run` then failed."""
+    half = tmp_path / "half.gguf"
+    half.write_bytes(smollm2_path.read_bytes()[: smollm2_path.stat().st_size // 2])
+    imported = run_cli("import", str(half), "--name", "half:q4")
+    assert imported.returncode == 3, imported.stderr
+    assert b"cut short" in imported.stderr and imported.stderr.count(b"\n") == 1
+    assert [e for e in local() if e["source"] == "imported"] == []  # nothing registered
+    shown = run_cli("show", str(half))
+    assert shown.returncode == 3 and b"cut short" in shown.stderr and shown.stdout == b""
+
+
+@pytest.mark.slow
+def test_rm_of_an_imported_model_says_its_file_is_kept(quantized: dict[str, Path]) -> None:
+    assert run_cli("import", str(quantized["Q2_K"]), "--name", "tiny:q2").returncode == 0
+    result = run_cli("rm", "tiny:q2")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode() == f"forgotten tiny:q2; file kept: {quantized['Q2_K']}\n"
+    assert quantized["Q2_K"].is_file()
+
+
+@pytest.mark.slow
+def test_import_onto_a_name_in_use_is_refused_unless_forced(quantized: dict[str, Path]) -> None:
+    assert run_cli("import", str(quantized["Q2_K"]), "--name", "tiny:q").returncode == 0
+    again = run_cli("import", str(quantized["Q2_K"]), "--name", "tiny:q")  # the same file: nothing changes
+    assert again.returncode == 0, again.stderr
+    clash = run_cli("import", str(quantized["Q8_0"]), "--name", "tiny:q")
+    assert clash.returncode == 1 and b"'tiny:q' already names" in clash.stderr and b"--force" in clash.stderr
+    assert [e["path"] for e in local() if e["name"] == "tiny:q"] == [str(quantized["Q2_K"])]
+    forced = run_cli("import", str(quantized["Q8_0"]), "--name", "tiny:q", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert [e["path"] for e in local() if e["name"] == "tiny:q"] == [str(quantized["Q8_0"])]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("command", "codes"),
+    [
+        ("list", ["0", "1", "2", "130"]),
+        ("models", ["0", "1", "2", "130"]),
+        ("rm", ["0", "1", "2", "130"]),
+        ("show", ["0", "1", "2", "3", "4", "130"]),
+        ("import", ["0", "1", "2", "3", "130"]),
+        ("paths", ["0", "2"]),
+    ],
+)
+def test_each_command_lists_the_exit_codes_it_can_return(command: str, codes: list[str]) -> None:
+    text = run_cli(command, "--help").stdout.decode()
+    listed = text.split("Exit codes:")[1].split()
+    assert [word for word in listed if word.isdigit()] == codes
+
+
+@pytest.mark.slow
+def test_paths_says_where_every_file_lives(isolated: Path) -> None:
+    result = run_cli("paths", "--json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["config"] == str(isolated / "config.toml")
+    assert found["models"] == str(isolated / "models")
+    assert found["history"] == str(isolated / "history.db")
+    assert found["cache"] == str(isolated / "cache")
+    assert {"data", "registry", "input_history", "auto_choice"} <= set(found)
+    table = run_cli("paths").stdout.decode().splitlines()
+    assert len(table) == len(found) and all(line.split()[-1] in found.values() for line in table)
+    assert not isolated.exists()  # showing where files go creates none of them

@@ -313,6 +313,7 @@ def test_ctrl_c_mid_pull_keeps_the_partial_file_for_the_next_pull(hub: HubServer
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert b"Traceback" not in err
+    assert b"downloaded are kept; 'llamacli pull llama3.2:1b' resumes from there" in err
     [partial] = partials(isolated)
     hub.reset()
     have = partial.stat().st_size
@@ -339,3 +340,34 @@ def test_pull_of_the_bundled_model_is_already_there(hub: HubServer) -> None:
 def test_pull_of_a_path_points_to_import(hub: HubServer) -> None:
     result = run_cli("pull", "./model.gguf")
     assert result.returncode == 1 and b"llamacli import" in result.stderr
+
+
+@pytest.mark.slow
+def test_pull_help_and_a_path_agree(hub: HubServer) -> None:
+    """Issue 12, item 11: `pull --help` said MODEL may be a path, and `pull ./x.gguf` failed "is a path"."""
+    arguments = run_cli("pull", "--help").stdout.decode().split("Arguments:")[1].split("Options:")[0]
+    words = " ".join(arguments.split())
+    assert words.startswith("MODEL Registry name or hf.co/OWNER/REPO[:QUANT|/FILE] (a file on disk needs no pull")
+    result = run_cli("pull", "./model.gguf")
+    assert result.stderr.decode().splitlines() == [
+        "llamacli: error: './model.gguf' is a file on disk: it needs no pull (pull downloads from the Hub)"
+        " (run it by its path, or give it a name with: llamacli import ./model.gguf)"
+    ]
+    assert hub.requests() == []
+
+
+@pytest.mark.slow
+def test_a_family_name_alone_or_latest_means_its_default_tag(hub: HubServer, quantized: dict[str, Path]) -> None:
+    """Issue 12, item 13: `run llama3.2 "hi"` took llama3.2 for prompt text; `llama3.2:latest` was unknown."""
+    hub.add("bartowski/Llama-3.2-3B-Instruct-GGUF", {"Llama-3.2-3B-Instruct-Q4_K_M.gguf": quantized["Q4_K_M"]})
+    try:
+        pulled = run_cli("pull", "llama3.2:latest", "--json")
+        assert pulled.returncode == 0, pulled.stderr
+        assert json.loads(pulled.stdout)["model"] == "llama3.2:3b"  # as in ollama
+        for first in ("llama3.2", "llama3.2:latest", "LLAMA3.2"):
+            result = run_cli("run", first, "Say hi.", "-n", "2", "--temperature", "0", "--json")
+            assert result.returncode == 0, result.stderr
+            assert json.loads(result.stdout)["model"] == "llama3.2:3b", first
+        assert [e["name"] for e in listed()] == ["llama3.2:3b"]
+    finally:
+        hub.repos.pop("bartowski/Llama-3.2-3B-Instruct-GGUF", None)

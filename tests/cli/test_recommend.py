@@ -154,8 +154,10 @@ def test_no_model_named_runs_the_best_downloaded_one(hub: HubServer, calibrated:
     def chosen(**env: str) -> str:
         result = run_cli("run", "--json", "Say hello.", *GREEDY_SHORT, env=env)
         assert result.returncode == 0, result.stderr
-        assert result.stderr == b""  # stderr is not a terminal: the choice is not announced unless asked
-        return str(json.loads(result.stdout)["model"])
+        model = str(json.loads(result.stdout)["model"])
+        if "LLAMACLI_MODEL" not in env:  # a new budget: chosen again, and said once (stderr is not a terminal)
+            assert result.stderr.decode().startswith(f"auto: {model} ("), result.stderr
+        return model
 
     assert chosen(LLAMACLI_MEMORY="16G", LLAMACLI_MIN_SPEED="0") == "llama3.2:1b-q2_k"  # the larger model
     assert chosen(LLAMACLI_MEMORY="1G", LLAMACLI_MIN_SPEED="0") == "smollm2:135m"  # the 1B does not fit
@@ -192,3 +194,42 @@ def test_a_bad_speed_floor_in_the_environment_is_a_one_line_error(calibrated: Pa
     assert result.stderr.decode().splitlines() == [
         "llamacli: error: LLAMACLI_MIN_SPEED must be a speed in tokens/s (zero or more), got 'fast'"
     ]
+
+
+SCRIPT_ENV = {"LLAMACLI_MEMORY": "16G", "LLAMACLI_MIN_SPEED": "0"}  # the picker would take the larger model
+
+
+def script_run() -> tuple[str, str]:
+    """`llamacli run "hi"` as a script runs it (no model named, stderr a pipe): (model, stderr)."""
+    result = run_cli("run", "--json", "Say hello.", *GREEDY_SHORT, env=SCRIPT_ENV)
+    assert result.returncode == 0, result.stderr
+    return str(json.loads(result.stdout)["model"]), result.stderr.decode()
+
+
+def test_a_script_keeps_its_model_when_another_is_pulled(hub: HubServer, calibrated: Path) -> None:
+    """Issue 12, item 14: a script's `run "hi"` switched from the bundled model after a pull, silently."""
+    assert script_run() == ("smollm2:135m", "")  # a fresh install: the only model, nothing to say
+    assert run_cli("pull", "llama3.2:1b-q2_k").returncode == 0
+    assert script_run() == ("smollm2:135m", "")  # still the same model, still silent
+    explicit = run_cli("run", "auto", "Say hello.", *GREEDY_SHORT, "--json", env=SCRIPT_ENV)
+    assert json.loads(explicit.stdout)["model"] == "llama3.2:1b-q2_k"  # asking for the picker still works...
+    assert script_run() == ("smollm2:135m", "")  # ...and does not move the script
+
+
+def test_a_scripts_choice_is_announced_once_and_made_again_when_its_model_goes(
+    hub: HubServer, calibrated: Path
+) -> None:
+    assert run_cli("pull", "llama3.2:1b-q2_k").returncode == 0
+    model, said = script_run()
+    assert model == "llama3.2:1b-q2_k"
+    assert said.startswith("auto: llama3.2:1b-q2_k (") and said.count("\n") == 1
+    assert "kept for every run that names no model; set default_model in config.toml to choose" in said
+    assert script_run() == ("llama3.2:1b-q2_k", "")  # once
+    assert run_cli("rm", "llama3.2:1b-q2_k").returncode == 0
+    model, said = script_run()
+    assert model == "smollm2:135m"
+    assert said == (
+        "auto: smollm2:135m (instead of llama3.2:1b-q2_k, chosen before and no longer here; "
+        "kept for every run that names no model; set default_model in config.toml to choose)\n"
+    )
+    assert script_run() == ("smollm2:135m", "")

@@ -240,6 +240,41 @@ def test_more_than_64_mib_on_stdin_is_refused() -> None:
     assert b"stdin is larger than 64 MiB" in result.stderr
 
 
-def test_non_utf8_stdin_is_a_usage_error() -> None:
-    result = run_cli("run", "Summarize:", input=b"\xff\xfe\x00bad")
-    assert result.returncode == 2 and b"not UTF-8" in result.stderr
+def test_a_latin1_byte_on_stdin_is_replaced_and_said_once() -> None:
+    """Issue 12, item 12: `printf 'caf\\xe9' | llamacli run` was a usage error that rejected the whole input."""
+    result = run_cli("run", "smollm2:135m", "Repeat this word:", "-n", "4", *GREEDY, input=b"caf\xe9")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert result.stderr.decode().splitlines() == [
+        "warning: stdin is not UTF-8 (first at byte 3): 1 invalid sequence replaced by U+FFFD"
+        " (for the exact text, convert it first, e.g. iconv -f latin1 -t utf-8)"
+    ]
+
+
+def test_a_context_beyond_the_training_context_is_refused_as_the_overflow_error_says() -> None:
+    """Issue 12, item 9: "cannot take more than 8192 tokens", yet --ctx 16384 ran past SmolLM2's training."""
+    beyond = run_cli("run", "smollm2:135m", "hi", "--ctx", "16384", "-n", "1")
+    assert beyond.returncode == 1, beyond.stderr
+    assert beyond.stderr.decode().splitlines() == [
+        "llamacli: error: a context window of 16384 tokens is more than this model was trained on (8192 tokens)"
+        " (use --ctx 8192 or less: past its training context a model's answers fall apart)"
+    ]
+    too_long = run_cli("run", "smollm2:135m", "--ctx", "8192", "-n", "1", input="word " * 9000)
+    assert too_long.returncode == 1, too_long.stderr
+    assert b"this model cannot take more than 8192 tokens" in too_long.stderr
+    within = run_cli("run", "smollm2:135m", "hi", "--ctx", "8192", "-n", "1", *GREEDY)
+    assert within.returncode == 0, within.stderr
+
+
+def test_seed_minus_one_means_random() -> None:
+    result = run_cli("run", "smollm2:135m", "Say hi.", "-n", "2", "--seed", "-1")
+    assert result.returncode == 0, result.stderr
+    other = run_cli("run", "smollm2:135m", "Say hi.", "-n", "2", "--seed", "-2")
+    assert other.returncode == 1 and b"(or -1: random)" in other.stderr
+
+
+def test_help_command_shows_the_same_help_as_dash_dash_help() -> None:
+    assert run_cli("help").stdout == run_cli("--help").stdout
+    assert run_cli("help", "pull").stdout == run_cli("pull", "--help").stdout
+    assert run_cli("help", "history", "show").stdout == run_cli("history", "show", "--help").stdout
+    assert b"Usage: llamacli pull" in run_cli("help", "pull").stdout

@@ -40,6 +40,7 @@ def test_every_command_is_in_help() -> None:
         ("top-k 7", "top_k", 7),
         ("seed 42", "seed", 42),
         ("seed none", "seed", None),
+        ("seed -1", "seed", None),  # the usual "random"
         ("max_tokens 16", "max_tokens", 16),
         ("min_p 0", "min_p", 0.0),
         ("repeat_penalty 1.1", "repeat_penalty", 1.1),
@@ -57,7 +58,7 @@ def test_set_accepts_good_values(argument: str, field: str, value: object) -> No
         ("top_p nan", "top_p must be between 0 and 1, got nan"),
         ("top_k 1.5", "top_k must be a whole number, got '1.5'"),
         ("max_tokens 0", "max_tokens must be at least 1, got 0"),
-        ("seed -1", "seed must be between 0 and 4294967294, got -1"),
+        ("seed -2", "seed must be between 0 and 4294967294 (or -1: random), got -2"),
         ("temprature 1", "no setting 'temprature'"),
         ("temperature", "usage: /set NAME VALUE"),
     ],
