@@ -267,6 +267,8 @@ class ChatSession:
     def _cmd_system(self, argument: str) -> Reply:
         if not argument:
             return Reply((f"System prompt: {self.system}" if self.system else "No system prompt.",))
+        if argument.lower() == "none" and self.system is None:
+            return Reply(("No system prompt to remove.",))
         self.system = None if argument.lower() == "none" else argument
         self._record_conversation()
         return Reply(("System prompt set." if self.system else "System prompt removed.",))
