@@ -301,7 +301,7 @@ class ChatSession:
             "messages": f"{len(self.turns)} ({self.first_sent} dropped from the context)",
             "system": self.system or "(none)",
             "settings": f"temperature={p.temperature} top_p={p.top_p} top_k={p.top_k} min_p={p.min_p} "
-            f"repeat_penalty={p.repeat_penalty} seed={p.seed} max_tokens={p.max_tokens}",
+            f"repeat_penalty={p.repeat_penalty} seed={p.seed} max_tokens={p.max_tokens} stop={list(p.stop)}",
             "stats": "on" if self.show_stats else "off",
         }
 
