@@ -296,8 +296,8 @@ def test_chat_has_runs_model_min_p_repeat_penalty_and_stop_options(smollm2_path:
 
 
 def test_chat_verbose_is_the_engine_line_and_debug_is_llama_cpp_log() -> None:
-    verbose = run_cli("chat", "-v", "-t", "1", input="/bye\n")
-    debug = run_cli("chat", "--debug", "-t", "1", input="/bye\n")
+    verbose = run_cli("chat", "smollm2:135m", "-v", "-t", "1", input="/bye\n")
+    debug = run_cli("chat", "smollm2:135m", "--debug", "-t", "1", input="/bye\n")
     assert verbose.returncode == debug.returncode == 0, debug.stderr.decode()
     assert verbose.stderr.decode().startswith("llama.cpp: ") and verbose.stderr.count(b"\n") == 1
     assert b"llama_model_loader" in debug.stderr
@@ -310,7 +310,7 @@ def test_continue_shows_the_last_answer_wrapped_at_word_boundaries() -> None:
     with History.open() as store:
         conversation, _ = store.start_conversation("smollm2:135m", None, "Say thirty words.")
         store.add_message(conversation, "assistant", " ".join(words), model="smollm2:135m")
-    chat = Chat("--continue", "-t", "1")
+    chat = Chat("--continue", "-t", "1", env={"COLUMNS": ""})  # the pty's width, as a terminal has it
     assert chat.bye() == 0
     screen = chat.screen()
     start = next(i for i, row in enumerate(screen) if "the last answer was:" in row) + 1

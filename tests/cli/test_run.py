@@ -103,9 +103,9 @@ def test_no_ansi_codes_when_piped_even_on_a_colour_terminal() -> None:
 
 
 def test_verbose_is_stats_only_and_debug_shows_llama_cpp_log() -> None:
-    quiet = run_cli("run", "Hi", "-n", "2", *GREEDY)
-    verbose = run_cli("run", "Hi", "-n", "2", "-v", *GREEDY)
-    debug = run_cli("run", "Hi", "-n", "2", "--debug", *GREEDY)
+    quiet = run_cli("run", "smollm2:135m", "Hi", "-n", "2", *GREEDY)
+    verbose = run_cli("run", "smollm2:135m", "Hi", "-n", "2", "-v", *GREEDY)
+    debug = run_cli("run", "smollm2:135m", "Hi", "-n", "2", "--debug", *GREEDY)
     assert quiet.returncode == verbose.returncode == debug.returncode == 0, debug.stderr
     assert b"llama_model_loader" not in quiet.stderr
     lines = verbose.stderr.decode().splitlines()  # the timings and the engine's one line; no llama.cpp log
