@@ -38,12 +38,17 @@ class Key:
 
     def problem(self, value: float) -> str | None:
         """What is wrong with a number of the right type ("must be between 0 and 1, got 2"), or None."""
-        shown = str(value) if isinstance(value, int) else f"{value:g}"
+        low = self.low or 0
         if self.high is None:
-            return f"must be at least {self.low:g}, got {shown}" if self.low is not None and value < self.low else None
-        if math.isnan(value) or not ((self.low or 0) <= value <= self.high):
-            return f"must be between {self.low:g} and {self.high:g}, got {shown}"
+            return f"must be at least {_shown(low)}, got {_shown(value)}" if value < low else None
+        if math.isnan(value) or not (low <= value <= self.high):
+            return f"must be between {_shown(low)} and {_shown(self.high)}, got {_shown(value)}"
         return None
+
+
+def _shown(number: float) -> str:
+    """A number as people write it: 4294967294, 0.95, 10 (not 4.29497e+09 or 10.0)."""
+    return str(number) if isinstance(number, int) else f"{number:g}"
 
 
 KEYS: dict[str, Key] = {
