@@ -41,10 +41,13 @@ def test_run_takes_its_generation_options_from_the_file_and_flags_win(isolated: 
 
 
 def test_run_takes_the_system_prompt_and_threads_from_the_file(isolated: Path) -> None:
+    pirate = "You are a pirate who answers in rhymes."
     plain = run_json("Hi", "-n", "1", "--temperature", "0")
-    write_config(isolated, 'system = "You are a pirate who answers in rhymes."\nthreads = 1\n')
-    with_system = run_json("Hi", "-n", "1", "--temperature", "0")
-    assert with_system["stats"]["prompt_tokens"] > plain["stats"]["prompt_tokens"] + 5
+    flag = run_json("Hi", "-n", "1", "--temperature", "0", "--system", pirate)
+    write_config(isolated, f'system = "{pirate}"\nthreads = 1\n')
+    configured = run_json("Hi", "-n", "1", "--temperature", "0")
+    # SmolLM2's template has a system prompt of its own when none is given: the counts differ, not grow
+    assert configured["stats"]["prompt_tokens"] == flag["stats"]["prompt_tokens"] != plain["stats"]["prompt_tokens"]
     verbose = run_cli("run", "Hi", "-n", "1", "--temperature", "0", "-v")
     assert verbose.returncode == 0 and b"1 threads (as asked)" in verbose.stderr, verbose.stderr.decode()
 
