@@ -72,9 +72,7 @@ Threads = Annotated[
         show_default=False,
     ),
 ]
-Verbose = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Timings and how llama.cpp runs here, on stderr.")
-]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Timings and how llama.cpp runs here, on stderr.")]
 Debug = Annotated[bool, typer.Option("--debug", help="llama.cpp's own log on stderr (loading, warnings).")]
 Offline = Annotated[bool, typer.Option("--offline", help="Never touch the network.")]
 PullBest = Annotated[
