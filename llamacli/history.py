@@ -58,9 +58,9 @@ class Conversation:
     messages: tuple[StoredMessage, ...] = field(default_factory=tuple)
     models: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for --json."""
-        return {
+    def to_dict(self, *, messages: bool = True) -> dict[str, Any]:
+        """Plain data for --json; without MESSAGES, the header alone (a listing reads no messages)."""
+        header = {
             "id": self.id,
             "name": self.name,
             "model": self.model,
@@ -69,6 +69,10 @@ class Conversation:
             "created": self.created,
             "updated": self.updated,
             "message_count": self.message_count,
+        }
+        if not messages:
+            return header
+        return header | {
             "messages": [
                 {
                     "role": m.role,

@@ -17,6 +17,7 @@ from llamacli import paths, references
 from llamacli.cli import options
 from llamacli.cli.output import Output
 from llamacli.errors import LlamacliError, UsageError
+from llamacli.settings import Settings
 
 if TYPE_CHECKING:
     from llamacli.cli.chat_input import PlainInput, TerminalInput
@@ -36,17 +37,20 @@ def chat(
     resume: Annotated[
         bool, typer.Option("--continue", "-C", help="Resume the latest conversation (or the one named by ID).")
     ] = False,
+    model: options.Model = None,
     system: options.System = None,
-    max_tokens: Annotated[
-        int | None, typer.Option("--max-tokens", "-n", help="Answer at most this many tokens.")
-    ] = None,
-    temperature: options.Temperature = 0.8,
-    top_p: options.TopP = 0.95,
-    top_k: options.TopK = 40,
+    max_tokens: options.MaxTokens = None,
+    temperature: options.Temperature = None,
+    top_p: options.TopP = None,
+    top_k: options.TopK = None,
+    min_p: options.MinP = None,
+    repeat_penalty: options.RepeatPenalty = None,
     seed: options.Seed = None,
     ctx: options.Ctx = None,
     threads: options.Threads = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="llama.cpp's log on stderr.")] = False,
+    stop: options.Stop = None,
+    verbose: options.Verbose = False,
+    debug: options.Debug = False,
     offline: options.Offline = False,
     pull: options.PullBest = False,
 ) -> None:
@@ -60,26 +64,47 @@ def chat(
       llamacli chat smollm2:135m --system "Answer briefly."
       llamacli chat --continue          (the latest conversation)
       llamacli chat --continue 12       (conversation 12, or a /save name)
-    """
-    from llamacli.engine import GenerationParams
-    from llamacli.services import run as service
 
+    Every option's default can be set in config.toml (README: Configuration).
+    """
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
-    reference, conversation = _split_words(list(words or []), resume)
-    load = service.load_params(ctx, threads, verbose)
-    gen = GenerationParams(temperature=temperature, top_p=top_p, top_k=top_k, seed=seed, max_tokens=max_tokens)
-    service.validate(load, gen)
-    start_chat(reference, load, gen, system=system, resume=resume, conversation=conversation, pull=pull and not offline)
+    reference, conversation = _split_words(list(words or []), resume, model)
+    flags = Settings(
+        system=system,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        min_p=min_p,
+        repeat_penalty=repeat_penalty,
+        seed=seed,
+        max_tokens=max_tokens,
+        stop=tuple(stop) if stop else None,
+        ctx=ctx,
+        threads=threads,
+    )
+    chosen = options.resolve(Output(), flags, debug=debug)
+    # A conversation being continued keeps its own system prompt unless --system is given.
+    system = system if resume else chosen.system
+    start_chat(
+        reference,
+        chosen.load,
+        chosen.gen,
+        system=system,
+        resume=resume,
+        conversation=conversation,
+        pull=pull and not offline,
+        verbose=verbose,
+    )
 
 
-def _split_words(words: list[str], resume: bool) -> tuple[str | None, str | None]:
-    """(model reference, conversation id) from the positional words."""
+def _split_words(words: list[str], resume: bool, model: str | None) -> tuple[str | None, str | None]:
+    """(model reference, conversation id) from the positional words and -m."""
     if len(words) > 2 or (len(words) == 2 and not resume):
         raise UsageError(f"unexpected argument '{words[-1]}'", "usage: llamacli chat [MODEL] [--continue [ID]]")
-    reference = conversation = None
+    reference, conversation = model, None
     for word in words:
-        if resume and not references.looks_like_model(word) and conversation is None:
+        if resume and conversation is None and (model is not None or not references.looks_like_model(word)):
             conversation = word
         elif reference is None:
             reference = word
@@ -97,6 +122,7 @@ def start_chat(
     resume: bool = False,
     conversation: str | None = None,
     pull: bool = False,
+    verbose: bool = False,
 ) -> None:
     """Open the session (resuming one if asked) and run the loop until /bye or Ctrl-D."""
     from llamacli.cli import auto_model
@@ -119,7 +145,7 @@ def start_chat(
         warn_if_too_big(out, local, load.n_ctx)
         with out.status(f"Loading {local.name}…"):
             model = Model(local.path, load)
-        if load.verbose:
+        if verbose:
             out.dim(model.runtime_summary())
         loader = model_loader(load, service.resolve)
         session = ChatSession(model, local, gen, history, loader, system=system, notify=out.notice)
@@ -138,6 +164,8 @@ def start_chat(
 
 
 def _welcome(out: Output, session: ChatSession) -> None:
+    from llamacli.cli.chat_view import markdown_stream
+
     resumed = f", continuing conversation {session.conversation_id}" if session.conversation_id else ""
     out.dim(
         f"Chatting with {session.local.name} (context {session.model.n_ctx} tokens{resumed}). "
@@ -146,7 +174,12 @@ def _welcome(out: Output, session: ChatSession) -> None:
     if session.turns:
         out.dim(f"{len(session.turns)} earlier messages; the last answer was:")
         last = next((t.content for t in reversed(session.turns) if t.role == "assistant"), "")
-        out.answer(last.rstrip() + "\n")
+        renderer = markdown_stream(out)  # as it was shown: Markdown, wrapped at word boundaries
+        if renderer is None:
+            out.answer(last.rstrip() + "\n")
+        else:
+            renderer.feed(last.rstrip())
+            renderer.finish()
 
 
 def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llamacli.cli.output import Output
+from llamacli.cli.output import Output, inert, table
+
+if TYPE_CHECKING:
+    from llamacli.history import Conversation
 
 app = typer.Typer(
     help="Conversations recorded by 'llamacli chat' (every turn is saved as it happens).",
@@ -32,19 +35,23 @@ def _list(
     out = Output()
     with History.open() as history:
         conversations = history.list(limit or None)
-    if json_output:
-        out.data([c.to_dict() | {"first_message": c.first_message} for c in conversations])
+    if json_output:  # the list: each conversation without its messages ('history show ID --json' has them)
+        out.data([c.to_dict(messages=False) | {"first_message": c.first_message} for c in conversations])
         return
     if not conversations:
         out.notice("No conversations yet: 'llamacli chat' starts one.")
         return
-    for c in conversations:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
-        label = f" [{c.name}]" if c.name else ""
-        first = " ".join(c.first_message.split())
-        first = first if len(first) <= 60 else first[:59] + "…"
-        models = ", ".join(c.models) or c.model
-        out.answer(f"{c.id:>5}  {when}  {models}  {c.message_count} messages{label}  {first}\n")
+    out.answer(table([_row(c) for c in conversations], _HEADER, right=(0, 3)))
+
+
+_HEADER = ("ID", "UPDATED", "MODELS", "MESSAGES", "NAME", "FIRST MESSAGE")
+
+
+def _row(c: Conversation) -> tuple[str, ...]:
+    first = " ".join(c.first_message.split())
+    first = first if len(first) <= 60 else first[:59] + "…"
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
+    return (str(c.id), when, ", ".join(c.models) or c.model, str(c.message_count), c.name or "-", inert(first, False))
 
 
 @app.command("show")

@@ -2,15 +2,63 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from llamacli.cli.output import Output
+from llamacli.engine.params import GenerationParams
+from llamacli.settings import Settings
+
+if TYPE_CHECKING:
+    from llamacli.services.run import Options
+
+_BUILTIN = GenerationParams()  # the built-in defaults, stated in --help; config.toml can change them
+
+
+def _default(value: object) -> str:
+    """A built-in default in Click's own words: the flags default to None, so config.toml can fill them."""
+    return f"  [default: {value}]"
+
+
+Model = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model reference (instead of the first word); 'auto': the picker's choice."),
+]
 System = Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")]
-Temperature = Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy (deterministic).")]
-TopP = Annotated[float, typer.Option("--top-p", help="Nucleus sampling threshold.")]
-TopK = Annotated[int, typer.Option("--top-k", help="Sample among the K likeliest tokens (0: all).")]
+MaxTokens = Annotated[int | None, typer.Option("--max-tokens", "-n", help="Stop after this many tokens.")]
+Temperature = Annotated[
+    float | None,
+    typer.Option(
+        help="Sampling temperature; 0 is greedy (deterministic)." + _default(_BUILTIN.temperature), show_default=False
+    ),
+]
+TopP = Annotated[
+    float | None,
+    typer.Option("--top-p", help="Nucleus sampling threshold." + _default(_BUILTIN.top_p), show_default=False),
+]
+TopK = Annotated[
+    int | None,
+    typer.Option(
+        "--top-k", help="Sample among the K likeliest tokens (0: all)." + _default(_BUILTIN.top_k), show_default=False
+    ),
+]
+MinP = Annotated[
+    float | None,
+    typer.Option(
+        "--min-p", help="Drop tokens below this fraction of the top one." + _default(_BUILTIN.min_p), show_default=False
+    ),
+]
+RepeatPenalty = Annotated[
+    float | None,
+    typer.Option(
+        "--repeat-penalty",
+        help="Penalty for repeated tokens (1: off)." + _default(_BUILTIN.repeat_penalty),
+        show_default=False,
+    ),
+]
 Seed = Annotated[int | None, typer.Option(help="Random seed, for reproducible sampling (-1: random).")]
+Stop = Annotated[list[str] | None, typer.Option("--stop", help="Stop when this text appears (repeatable).")]
 Ctx = Annotated[
     int | None,
     typer.Option("--ctx", "-c", help="Context window in tokens [default: model's, at most 4096].", show_default=False),
@@ -24,6 +72,8 @@ Threads = Annotated[
         show_default=False,
     ),
 ]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Timings and how llama.cpp runs here, on stderr.")]
+Debug = Annotated[bool, typer.Option("--debug", help="llama.cpp's own log on stderr (loading, warnings).")]
 Offline = Annotated[bool, typer.Option("--offline", help="Never touch the network.")]
 PullBest = Annotated[
     bool,
@@ -31,3 +81,13 @@ PullBest = Annotated[
         "--pull", help="With no model named (or 'auto'): first download the model 'recommend' picks, if not here."
     ),
 ]
+
+
+def resolve(out: Output, flags: Settings, *, debug: bool) -> Options:
+    """FLAGS over config.toml over the built-in defaults; config.toml's warnings shown once, on stderr."""
+    from llamacli.services import run as service
+
+    chosen = service.options(flags, native_log=debug)
+    for line in chosen.config.warnings:
+        out.notice(f"warning: {line}")
+    return chosen

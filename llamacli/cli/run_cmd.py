@@ -14,6 +14,7 @@ from llamacli import references
 from llamacli.cli import options
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, InvalidValue
+from llamacli.settings import Settings
 
 if TYPE_CHECKING:
     from llamacli.engine import Event, Stats
@@ -75,27 +76,23 @@ def run(
             metavar="[MODEL] PROMPT", help="Model reference (optional), then the prompt.", show_default=False
         ),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Model reference (instead of the first word); 'auto': the picker's choice."),
-    ] = None,
+    model: options.Model = None,
     system: options.System = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", "-n", help="Stop after this many tokens.")] = None,
-    temperature: options.Temperature = 0.8,
-    top_p: options.TopP = 0.95,
-    top_k: options.TopK = 40,
-    min_p: Annotated[float, typer.Option("--min-p", help="Drop tokens below this fraction of the top one.")] = 0.05,
-    repeat_penalty: Annotated[
-        float, typer.Option("--repeat-penalty", help="Penalty for repeated tokens (1: off).")
-    ] = 1.0,
+    max_tokens: options.MaxTokens = None,
+    temperature: options.Temperature = None,
+    top_p: options.TopP = None,
+    top_k: options.TopK = None,
+    min_p: options.MinP = None,
+    repeat_penalty: options.RepeatPenalty = None,
     seed: options.Seed = None,
     ctx: options.Ctx = None,
     threads: options.Threads = None,
-    stop: Annotated[list[str] | None, typer.Option("--stop", help="Stop when this text appears (repeatable).")] = None,
+    stop: options.Stop = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: model, text, finish reason, stats.")
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Timings and llama.cpp's log on stderr.")] = False,
+    verbose: options.Verbose = False,
+    debug: options.Debug = False,
     offline: options.Offline = False,
     pull: options.PullBest = False,
 ) -> None:
@@ -106,16 +103,18 @@ def run(
       llamacli run "Why is the sky blue?"
       llamacli run smollm2:135m "Write a haiku" --temperature 0 -n 40
       cat notes.txt | llamacli run "Summarize:" --json
+
+    Every option's default can be set in config.toml (README: Configuration).
     """
-    from llamacli.engine import GenerationParams, Model
+    from llamacli.engine import Model
     from llamacli.services import run as service
 
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
     out = Output()
     reference, prompt = _split_words(list(words or []), model)
-    load = service.load_params(ctx, threads, verbose)
-    gen = GenerationParams(
+    flags = Settings(
+        system=system,
         temperature=temperature,
         top_p=top_p,
         top_k=top_k,
@@ -123,17 +122,20 @@ def run(
         repeat_penalty=repeat_penalty,
         seed=seed,
         max_tokens=max_tokens,
-        stop=tuple(stop or ()),
+        stop=tuple(stop) if stop else None,
+        ctx=ctx,
+        threads=threads,
     )
-    service.validate(load, gen)
+    chosen = options.resolve(out, flags, debug=debug)
+    load, gen, system = chosen.load, chosen.gen, chosen.system
     if not prompt.strip() and not json_output and sys.stdin.isatty() and sys.stdout.isatty():
         from llamacli.cli.chat_cmd import start_chat  # `run MODEL` on a terminal, no prompt: a chat
 
-        start_chat(reference, load, gen, system=system, pull=pull and not offline)
+        start_chat(reference, load, gen, system=system, pull=pull and not offline, verbose=verbose)
         return
     text = service.compose_prompt(prompt, _read_stdin(out))
-    local = _choose(out, reference, ctx, pull=pull, offline=offline)
-    warn_if_too_big(out, local, ctx)
+    local = _choose(out, reference, load.n_ctx, pull=pull, offline=offline)
+    warn_if_too_big(out, local, load.n_ctx)
     with out.status(f"Loading {local.name}…"):
         engine = Model(local.path, load)
     with engine:

@@ -33,7 +33,7 @@ class Model:
     def __init__(self, path: Path, params: LoadParams | None = None) -> None:
         params = params or LoadParams()
         self.path = path
-        self._ll = ll = native.lib(params.verbose)
+        self._ll = ll = native.lib(params.native_log)
         started = time.perf_counter()
         self.runtime = probe.ensure_runs(path, params.probe_cache, params.reference_model)
         native.take_errors()

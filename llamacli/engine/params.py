@@ -16,7 +16,7 @@ class LoadParams:
     n_ctx: int | None = None  # None: min(trained context, DEFAULT_CTX)
     n_threads: int | None = None  # None: physical cores, fewer while other processes take some (threads.py)
     n_batch: int = 512
-    verbose: bool = False  # let llama.cpp's own log lines through to stderr
+    native_log: bool = False  # let llama.cpp's own log lines through to stderr (--debug)
     probe_cache: Path | None = None  # where the self-test's verdicts are kept (probe.py); None: once per process
     reference_model: Path | None = None  # a known-good GGUF for the machine's self-test (the bundled model)
 

@@ -267,6 +267,8 @@ class ChatSession:
     def _cmd_system(self, argument: str) -> Reply:
         if not argument:
             return Reply((f"System prompt: {self.system}" if self.system else "No system prompt.",))
+        if argument.lower() == "none" and self.system is None:
+            return Reply(("No system prompt to remove.",))
         self.system = None if argument.lower() == "none" else argument
         self._record_conversation()
         return Reply(("System prompt set." if self.system else "System prompt removed.",))
@@ -299,7 +301,7 @@ class ChatSession:
             "messages": f"{len(self.turns)} ({self.first_sent} dropped from the context)",
             "system": self.system or "(none)",
             "settings": f"temperature={p.temperature} top_p={p.top_p} top_k={p.top_k} min_p={p.min_p} "
-            f"repeat_penalty={p.repeat_penalty} seed={p.seed} max_tokens={p.max_tokens}",
+            f"repeat_penalty={p.repeat_penalty} seed={p.seed} max_tokens={p.max_tokens} stop={list(p.stop)}",
             "stats": "on" if self.show_stats else "off",
         }
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from llamacli import settings
 from llamacli.engine.params import RANDOM_SEED, GenerationParams
 from llamacli.errors import ChatCommandError
-from llamacli.services.run import _RANGES
 
 # name -> (arguments, what it does); aliases map to a name in this table.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -94,14 +93,10 @@ def _parse_value(name: str, text: str) -> float | int | None:
     except ValueError:
         kind = "a whole number" if name in _INTS else "a number"
         raise ChatCommandError(f"{name} must be {kind}, got '{text}'") from None
-    if name in _RANGES:
-        limits = _RANGES[name]
-        if math.isnan(value) or not (limits.low <= value <= limits.high):
-            raise ChatCommandError(f"{name} must be between {limits.low:g} and {limits.high:g}, got {text}")
-    elif name == "max_tokens" and value < 1:
-        raise ChatCommandError(f"max_tokens must be at least 1, got {text}", "/set max_tokens none removes the limit")
-    elif name == "seed" and not (0 <= value < 2**32 - 1):
-        raise ChatCommandError(f"seed must be between 0 and {2**32 - 2} (or -1: random), got {text}")
+    problem = settings.KEYS[name].problem(value)  # the ranges of the flags and of config.toml
+    if problem is not None:
+        hint = "/set max_tokens none removes the limit" if name == "max_tokens" else None
+        raise ChatCommandError(f"{name} {problem}", hint)
     return value
 
 

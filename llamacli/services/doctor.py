@@ -155,10 +155,13 @@ def _answers_offline(env: Mapping[str, str]) -> list[Check]:
 def _config(env: Mapping[str, str]) -> Check:
     """config.toml and the user's models.toml parse and validate."""
     try:
-        chosen = settings.load(env).default_model
+        config = settings.load(env)
         registry.load(env)
     except LlamacliError as e:
         return Check("config", False, e.message, e.hint or "fix the file or move it aside")
+    if config.warnings:  # most likely a typo, which silently changes nothing
+        return Check("config", False, "; ".join(config.warnings), "rename or remove the key")
+    chosen = config.default_model
     files = [p for p in (paths.config_file(env), paths.user_registry_file(env)) if p.is_file()]
     where = ", ".join(str(p) for p in files) if files else f"no config files in {paths.config_dir(env)}"
     return Check("config", True, f"{where}; default model: {chosen or 'the picker chooses'}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llamacli import paths, registry, settings
 from llamacli.chat_template import Message
-from llamacli.engine.params import RANDOM_SEED, GenerationParams, LoadParams
+from llamacli.engine.params import GenerationParams, LoadParams
 from llamacli.errors import InvalidValue, LlamacliError, UsageError
 from llamacli.locate import LocalModel, locate, package_file
 
@@ -73,49 +73,51 @@ def bundled_model(env: Mapping[str, str] = os.environ) -> Path | None:
 
 
 def load_params(
-    n_ctx: int | None = None, n_threads: int | None = None, verbose: bool = False, env: Mapping[str, str] = os.environ
+    n_ctx: int | None = None,
+    n_threads: int | None = None,
+    native_log: bool = False,
+    env: Mapping[str, str] = os.environ,
 ) -> LoadParams:
     """How every front end loads a model: the self-test's verdicts cached, tried on the bundled model."""
     return LoadParams(
         n_ctx=n_ctx,
         n_threads=n_threads,
-        verbose=verbose,
+        native_log=native_log,
         probe_cache=paths.cache_dir(env),
         reference_model=bundled_model(env),
     )
 
 
 @dataclass(frozen=True)
-class _Range:
-    name: str
-    low: float
-    high: float
+class Options:
+    """What `run` and `chat` load and generate with, the flags over config.toml over built-in defaults."""
 
-    def check(self, value: float | None) -> None:
-        if value is None:
-            return
-        if math.isnan(value) or not (self.low <= value <= self.high):
-            raise InvalidValue(f"{self.name} must be between {self.low:g} and {self.high:g}, got {value:g}")
+    load: LoadParams
+    gen: GenerationParams
+    system: str | None
+    config: settings.Settings  # config.toml and the environment alone (its warnings are to be shown once)
 
 
-_RANGES = {
-    "temperature": _Range("--temperature", 0.0, 10.0),
-    "top_p": _Range("--top-p", 0.0, 1.0),
-    "top_k": _Range("--top-k", 0, 1_000_000),
-    "min_p": _Range("--min-p", 0.0, 1.0),
-    "repeat_penalty": _Range("--repeat-penalty", 0.01, 10.0),
-}
+def options(flags: settings.Settings, *, native_log: bool = False, env: Mapping[str, str] = os.environ) -> Options:
+    """FLAGS (None where not given) over config.toml over the built-in defaults, validated.
+
+    config.toml's values were checked as it was read (an error there names the file and line), so a
+    value out of range here came from a flag, and the error names the flag.
+    """
+    config = settings.load(env)
+    chosen = flags.over(config)
+    gen = dataclasses.replace(GenerationParams(), **chosen.given(settings.GENERATION))
+    load = load_params(chosen.ctx, chosen.threads, native_log, env)
+    validate(load, gen)
+    return Options(load, gen, chosen.system, config)
 
 
 def validate(load: LoadParams, gen: GenerationParams) -> None:
-    """InvalidValue for any setting out of its range, before the model is loaded."""
-    for field, check in _RANGES.items():
-        check.check(getattr(gen, field))
-    if gen.max_tokens is not None and gen.max_tokens < 1:
-        raise InvalidValue(f"--max-tokens must be at least 1, got {gen.max_tokens}")
-    if load.n_ctx is not None and not (16 <= load.n_ctx <= 1_048_576):
-        raise InvalidValue(f"--ctx must be between 16 and 1048576, got {load.n_ctx}")
-    if load.n_threads is not None and not (1 <= load.n_threads <= 1024):
-        raise InvalidValue(f"--threads must be between 1 and 1024, got {load.n_threads}")
-    if gen.seed is not None and gen.seed != RANDOM_SEED and not (0 <= gen.seed < 2**32 - 1):
-        raise InvalidValue(f"--seed must be between 0 and {2**32 - 2} (or -1: random), got {gen.seed}")
+    """InvalidValue naming the flag for any setting out of its range, before the model is loaded."""
+    values = {"ctx": load.n_ctx, "threads": load.n_threads} | {
+        name: getattr(gen, name) for name in settings.GENERATION if name != "stop"
+    }
+    for name, value in values.items():
+        key = settings.KEYS[name]
+        if value is not None and (problem := key.problem(value)) is not None:
+            raise InvalidValue(f"{key.flag} {problem}")

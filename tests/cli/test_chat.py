@@ -277,3 +277,42 @@ def test_piped_chat_reads_one_message_per_line() -> None:
     assert b"unknown command /bogus" in result.stderr
     users = [m["content"] for m in history("1")["messages"] if m["role"] == "user"]
     assert users == ["What is 2+2?", "Two\nlines"]
+
+
+def test_chat_has_runs_model_min_p_repeat_penalty_and_stop_options(smollm2_path: Path) -> None:
+    lines = "/show\n/bye\n"
+    args = ["-m", "smollm2:135m", "--min-p", "0.2", "--repeat-penalty", "1.3", "--stop", "END", "--stop", "\\n"]
+    result = run_cli("chat", *args, "-t", "1", input=lines)
+    assert result.returncode == 0, result.stderr.decode()
+    shown = result.stderr.decode()
+    assert "model: smollm2:135m" in shown and "min_p=0.2 " in shown and "repeat_penalty=1.3 " in shown
+    assert "stop=['END', '\\\\n']" in shown
+    run_cli("chat", "-t", "1", "-n", "2", input="Hi\n/bye\n")
+    resumed = run_cli("chat", "-m", str(smollm2_path), "--continue", "1", "-t", "1", input=lines)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert f"model: {smollm2_path}" in resumed.stderr.decode() and "conversation: 1" in resumed.stderr.decode()
+    both = run_cli("chat", "-m", "smollm2:135m", "smollm2:135m", input=lines)
+    assert both.returncode == 2 and b"two models given" in both.stderr
+
+
+def test_chat_verbose_is_the_engine_line_and_debug_is_llama_cpp_log() -> None:
+    verbose = run_cli("chat", "smollm2:135m", "-v", "-t", "1", input="/bye\n")
+    debug = run_cli("chat", "smollm2:135m", "--debug", "-t", "1", input="/bye\n")
+    assert verbose.returncode == debug.returncode == 0, debug.stderr.decode()
+    assert verbose.stderr.decode().startswith("llama.cpp: ") and verbose.stderr.count(b"\n") == 1
+    assert b"llama_model_loader" in debug.stderr
+
+
+def test_continue_shows_the_last_answer_wrapped_at_word_boundaries() -> None:
+    from llamacli.history import History
+
+    words = [f"w{i:02d}abcdefg" for i in range(30)]  # 10 letters and a space: column 80 falls inside a word
+    with History.open() as store:
+        conversation, _ = store.start_conversation("smollm2:135m", None, "Say thirty words.")
+        store.add_message(conversation, "assistant", " ".join(words), model="smollm2:135m")
+    chat = Chat("--continue", "-t", "1", env={"COLUMNS": ""})  # the pty's width, as a terminal has it
+    assert chat.bye() == 0
+    screen = chat.screen()
+    start = next(i for i, row in enumerate(screen) if "the last answer was:" in row) + 1
+    shown = [row for row in screen[start:] if row.strip() and not row.startswith(PROMPT)]
+    assert " ".join(shown).split() == words, shown  # every word whole, in order

@@ -70,12 +70,20 @@ def test_offline_doctor_opens_no_socket(tmp_path: Path) -> None:
     assert attempts == ""
 
 
-def test_a_broken_config_is_one_failed_line_naming_the_file(isolated: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "detail"),
+    [
+        ("default_model = [unclosed\n", "config.toml"),
+        ("\ntemperature = 20\n", "config.toml, line 2: temperature must be between 0 and 10, got 20"),
+        ('default_modle = "x"\n', "config.toml, line 1: unknown key 'default_modle' is ignored (did you mean"),
+    ],
+)
+def test_a_broken_config_is_one_failed_line_naming_the_file(isolated: Path, text: str, detail: str) -> None:
     isolated.mkdir(parents=True, exist_ok=True)
-    (isolated / "config.toml").write_text("default_model = [unclosed\n")
+    (isolated / "config.toml").write_text(text)
     code, checks = report()
     assert code == 1
-    assert checks["config"]["ok"] is False and "config.toml" in str(checks["config"]["detail"])
+    assert checks["config"]["ok"] is False and detail in str(checks["config"]["detail"])
     assert checks["config"]["fix"]
     assert all(check["ok"] for name, check in checks.items() if name != "config")
 

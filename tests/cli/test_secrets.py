@@ -1,7 +1,7 @@
 """HF_TOKEN never leaves the process except in the Authorization header to the Hub's own origin.
 
 Every command runs with a distinctive token in the environment; none may show it on stdout, stderr,
-`--verbose` logs, `--json`, the pty of a chat, or write it into any file under LLAMACLI_HOME or HF_HOME,
+`--verbose` and `--debug` logs, `--json`, the pty of a chat, or write it into any file under LLAMACLI_HOME or HF_HOME,
 including when the Hub fails, drops the connection, or quotes the token back in its error body.
 """
 
@@ -107,9 +107,9 @@ def test_a_wrong_token_a_missing_file_and_a_dropped_connection(with_token: HubSe
 def test_run_chat_history_and_recommend_never_show_the_token(with_token: HubServer, calibrated: Path) -> None:
     from tests.cli.test_chat import Chat
 
-    secret_free(run_cli("run", REF, "Say hi", "-n", "2", "--verbose"), 0)  # pulls it first, then answers
-    secret_free(run_cli("run", REF, "Say hi", "-n", "2", "--json", "--verbose"), 0)
-    chat = Chat(REF, "-n", "4", "--temperature", "0", "--verbose")
+    secret_free(run_cli("run", REF, "Say hi", "-n", "2", "--verbose", "--debug"), 0)  # pulls it first, then answers
+    secret_free(run_cli("run", REF, "Say hi", "-n", "2", "--json", "--verbose", "--debug"), 0)
+    chat = Chat(REF, "-n", "4", "--temperature", "0", "--verbose", "--debug")
     chat.ask("Hello")
     assert chat.bye() == 0
     assert SECRET.encode() not in chat.log.getvalue()

@@ -278,3 +278,10 @@ def test_a_conversation_deleted_under_the_chat_is_written_again_not_a_traceback(
     assert len(stored.messages) == 4
     assert "FOREIGN KEY constraint failed" in notices[0] and "changed by another program" in notices[0]
     assert notices[-1] == "The conversation is saved again."
+
+
+def test_removing_a_system_prompt_says_so_only_when_there_was_one(session: ChatSession) -> None:
+    assert session.run(Command("system", "none")).lines == ("No system prompt to remove.",)
+    assert session.run(Command("system", "Be brief.")).lines == ("System prompt set.",)
+    assert session.run(Command("system", "none")).lines == ("System prompt removed.",)
+    assert session.system is None
