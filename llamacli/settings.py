@@ -35,14 +35,18 @@ class Key:
     low: float | None = None
     high: float | None = None
     env: str | None = None  # the environment variable that overrides the file, if there is one
+    special: tuple[float, str] | None = None  # a value outside the range that is accepted, and what it means
 
     def problem(self, value: float) -> str | None:
         """What is wrong with a number of the right type ("must be between 0 and 1, got 2"), or None."""
+        if self.special is not None and value == self.special[0]:
+            return None
         low = self.low or 0
+        also = f" (or {_shown(self.special[0])}: {self.special[1]})" if self.special else ""
         if self.high is None:
-            return f"must be at least {_shown(low)}, got {_shown(value)}" if value < low else None
+            return f"must be at least {_shown(low)}{also}, got {_shown(value)}" if value < low else None
         if math.isnan(value) or not (low <= value <= self.high):
-            return f"must be between {_shown(low)} and {_shown(self.high)}, got {_shown(value)}"
+            return f"must be between {_shown(low)} and {_shown(self.high)}{also}, got {_shown(value)}"
         return None
 
 
@@ -61,7 +65,7 @@ KEYS: dict[str, Key] = {
         Key("top_k", "--top-k", int, 0, 1_000_000),
         Key("min_p", "--min-p", float, 0.0, 1.0),
         Key("repeat_penalty", "--repeat-penalty", float, 0.01, 10.0),
-        Key("seed", "--seed", int, -1, 2**32 - 2),  # -1: random, as llama.cpp's tools take it
+        Key("seed", "--seed", int, 0, 2**32 - 2, special=(-1, "random")),  # as llama.cpp's tools take it
         Key("max_tokens", "--max-tokens", int, 1),
         Key("stop", "--stop", tuple),
         Key("ctx", "--ctx", int, 16, 1_048_576),

@@ -37,7 +37,7 @@ def test_system_prompt_comes_first() -> None:
         (LoadParams(), GenerationParams(top_p=1.5), "--top-p"),
         (LoadParams(), GenerationParams(min_p=float("nan")), "--min-p"),
         (LoadParams(), GenerationParams(max_tokens=0), "--max-tokens"),
-        (LoadParams(), GenerationParams(seed=-1), "--seed"),
+        (LoadParams(), GenerationParams(seed=-2), "--seed"),  # -1 is random
         (LoadParams(n_ctx=8), GenerationParams(), "--ctx"),
         (LoadParams(n_threads=0), GenerationParams(), "--threads"),
     ],
