@@ -17,7 +17,6 @@ from llamacli import paths, references
 from llamacli.cli import options
 from llamacli.cli.output import Output
 from llamacli.errors import LlamacliError, UsageError
-from llamacli.settings import Settings
 
 if TYPE_CHECKING:
     from llamacli.cli.chat_input import PlainInput, TerminalInput
@@ -70,19 +69,7 @@ def chat(
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
     reference, conversation = _split_words(list(words or []), resume, model)
-    flags = Settings(
-        system=system,
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        min_p=min_p,
-        repeat_penalty=repeat_penalty,
-        seed=seed,
-        max_tokens=max_tokens,
-        stop=tuple(stop) if stop else None,
-        ctx=ctx,
-        threads=threads,
-    )
+    flags = options.flags(locals())
     chosen = options.resolve(Output(), flags, debug=debug)
     # A conversation being continued keeps its own system prompt unless --system is given.
     system = system if resume else chosen.system

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -81,6 +83,20 @@ PullBest = Annotated[
         "--pull", help="With no model named (or 'auto'): first download the model 'recommend' picks, if not here."
     ),
 ]
+
+
+def flags(parameters: Mapping[str, Any]) -> Settings:
+    """What the command line said, from a command's parameters (`locals()`): those named like a setting.
+
+    `default_model` is not among them: `run` and `chat` take the model as a word, not as a setting.
+    """
+    given = {name: value for name, value in parameters.items() if name in _FLAG_SETTINGS}
+    if given.get("stop") is not None:
+        given["stop"] = tuple(given["stop"]) or None
+    return Settings(**given)
+
+
+_FLAG_SETTINGS = {f.name for f in dataclasses.fields(Settings)} - {"default_model", "warnings"}
 
 
 def resolve(out: Output, flags: Settings, *, debug: bool) -> Options:

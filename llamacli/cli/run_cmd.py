@@ -14,7 +14,6 @@ from llamacli import references
 from llamacli.cli import options
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, InvalidValue
-from llamacli.settings import Settings
 
 if TYPE_CHECKING:
     from llamacli.engine import Event, Stats
@@ -113,19 +112,7 @@ def run(
         os.environ["HF_HUB_OFFLINE"] = "1"
     out = Output()
     reference, prompt = _split_words(list(words or []), model)
-    flags = Settings(
-        system=system,
-        temperature=temperature,
-        top_p=top_p,
-        top_k=top_k,
-        min_p=min_p,
-        repeat_penalty=repeat_penalty,
-        seed=seed,
-        max_tokens=max_tokens,
-        stop=tuple(stop) if stop else None,
-        ctx=ctx,
-        threads=threads,
-    )
+    flags = options.flags(locals())
     chosen = options.resolve(out, flags, debug=debug)
     load, gen, system = chosen.load, chosen.gen, chosen.system
     if not prompt.strip() and not json_output and sys.stdin.isatty() and sys.stdout.isatty():
