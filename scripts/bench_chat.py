@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pexpect
 
-from llamacli import registry
 from llamacli.engine import Finished, GenerationParams, LoadParams, Model
-from llamacli.history import History
-from llamacli.locate import LocalModel, package_file
+from llamacli.history.database import History
+from llamacli.models import registry
+from llamacli.models.locate import LocalModel, package_file
 from llamacli.services.chat import ChatSession, model_loader
 from llamacli.services.chat_commands import Command
 
@@ -126,9 +126,9 @@ def rendering_overhead() -> None:
 def render_share(path: Path) -> None:
     import io
 
-    from llamacli.chat_template import Message
     from llamacli.cli.render import MarkdownStream
     from llamacli.engine import TextDelta
+    from llamacli.engine.chat_template import Message
 
     os.environ.update(COLUMNS="120", LINES="40")
     params = GenerationParams(temperature=0, max_tokens=N_RENDER)

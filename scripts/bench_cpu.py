@@ -27,9 +27,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from llamacli import hardware, registry
+from llamacli.base import hardware
 from llamacli.engine import native
-from llamacli.locate import package_file
+from llamacli.models import registry
+from llamacli.models.locate import package_file
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT, GENERATED = 512, 128

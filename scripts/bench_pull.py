@@ -30,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from llamacli import gguf_info, registry  # noqa: E402
-from llamacli.locate import package_file  # noqa: E402
-from tests.hubserver import HubServer  # noqa: E402
+from llamacli.models import gguf_info, registry  # noqa: E402
+from llamacli.models.locate import package_file  # noqa: E402
+from tests.support.hubserver import HubServer  # noqa: E402
 
 BIN = Path(sys.executable).parent
 REPO_NAME = "bench/Bench-GGUF"

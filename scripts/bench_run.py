@@ -21,10 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from llamacli import hardware, registry
-from llamacli.chat_template import Message
+from llamacli.base import hardware
 from llamacli.engine import GenerationParams, LoadParams, Model, native
-from llamacli.locate import package_file
+from llamacli.engine.chat_template import Message
+from llamacli.models import registry
+from llamacli.models.locate import package_file
 
 BIN = Path(sys.executable).parent
 N_CTX = 4096

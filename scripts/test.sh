@@ -7,4 +7,5 @@ bash scripts/install.sh --dev
 .venv/bin/ruff check llamacli tests scripts
 .venv/bin/ruff format --check llamacli tests scripts
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest "$@"

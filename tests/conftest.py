@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from llamacli import registry
-from llamacli.locate import package_file
-from tests.hubserver import HubServer
-
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-LLAMACLI = str(BIN / "llamacli")
+from llamacli.models import registry
+from llamacli.models.locate import package_file
+from tests.support.hubserver import LLAMA_1B_REPO, HubServer
+from tests.support.quantize import requantize
 
 
 @pytest.fixture(autouse=True)
@@ -48,49 +42,10 @@ def model(smollm2_path: Path) -> Iterator[object]:
         yield loaded
 
 
-def run_cli(
-    *args: str,
-    input: bytes | str | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 180,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run the installed `llamacli` as a subprocess, bytes in and out (so ANSI codes can be checked)."""
-    data = input.encode() if isinstance(input, str) else input
-    return subprocess.run(
-        [LLAMACLI, *args],
-        input=data,
-        stdin=None if data is not None else subprocess.DEVNULL,
-        capture_output=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-        check=False,
-    )
-
-
-QUANTS = {"Q8_0": 7, "Q4_K_M": 15, "Q2_K": 10}  # llama_ftype values
-LLAMA_1B_REPO = "bartowski/Llama-3.2-1B-Instruct-GGUF"
-
-
 @pytest.fixture(scope="session")
 def quantized(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """SmolLM2 requantized by llama.cpp's quantizer to Q8_0, Q4_K_M and Q2_K (once per session)."""
-    import ctypes
-
-    from llamacli.engine import native
-
-    llama_cpp = native.lib()  # with llama.cpp's log routed to our (silent) callback
-    out = tmp_path_factory.mktemp("quantized")
-    files = {}
-    for quant, ftype in QUANTS.items():
-        target = out / f"SmolLM2-135M-Instruct-{quant}.gguf"
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype = ftype
-        params.allow_requantize = True
-        params.nthread = 2
-        rc = llama_cpp.llama_model_quantize(str(smollm2_path).encode(), str(target).encode(), ctypes.byref(params))
-        assert rc == 0, f"quantizing to {quant} failed"
-        files[quant] = target
-    return files
+    return requantize(smollm2_path, tmp_path_factory.mktemp("quantized"))
 
 
 @pytest.fixture(scope="session")
@@ -117,8 +72,8 @@ def hub(hub_server: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
 @pytest.fixture(scope="session")
 def calibration_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real calibration of this machine, measured once per session (about 10 s on an idle machine)."""
-    from llamacli import calibrate
     from llamacli.services import recommend
+    from llamacli.sizing import calibrate
 
     home = tmp_path_factory.mktemp("calibrated-home")
     recommend.calibration(env={"LLAMACLI_HOME": str(home)})

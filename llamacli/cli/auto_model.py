@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 from llamacli.cli.output import Output
 
 if TYPE_CHECKING:
-    from llamacli.locate import LocalModel
+    from llamacli.models.locate import LocalModel
 
 AUTO = "auto"
 
 
 def wants_auto(reference: str | None) -> bool:
     """True when the picker chooses: `auto` was named, or no model was named and none is configured."""
-    from llamacli import settings
+    from llamacli.base import settings
 
     return reference == AUTO or (reference is None and settings.load().default_model is None)
 
@@ -59,11 +59,11 @@ def resolve_auto(out: Output, n_ctx: int | None, *, explicit: bool, pull: bool =
 
 def _pick(out: Output, n_ctx: int | None, *, explicit: bool, pull: bool) -> tuple[LocalModel, list[str] | None]:
     """The picker's model now, with the reasons for it (None: the only model here, nothing was ranked)."""
-    from llamacli import hardware
+    from llamacli.base import hardware
     from llamacli.cli.recommend_cmd import calibrate_with_status
     from llamacli.engine import native
-    from llamacli.picker import Budget, fit
     from llamacli.services import recommend as service
+    from llamacli.sizing.picker import Budget, fit
 
     if not (explicit or pull):
         only = service.only_local_model()

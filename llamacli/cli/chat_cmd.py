@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llamacli import paths, references
+from llamacli.base import paths
 from llamacli.cli import options
 from llamacli.cli.output import Output
 from llamacli.errors import LlamacliError, UsageError
+from llamacli.models import references
 
 if TYPE_CHECKING:
     from llamacli.cli.chat_input import PlainInput, TerminalInput
@@ -116,7 +117,7 @@ def start_chat(
     from llamacli.cli.chat_input import PlainInput, TerminalInput
     from llamacli.cli.run_cmd import warn_if_too_big
     from llamacli.engine import Model
-    from llamacli.history import History
+    from llamacli.history.database import History
     from llamacli.services import run as service
     from llamacli.services.chat import ChatSession, conversation_to_continue, model_loader
 

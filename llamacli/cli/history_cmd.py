@@ -10,7 +10,7 @@ import typer
 from llamacli.cli.output import Output, inert, table
 
 if TYPE_CHECKING:
-    from llamacli.history import Conversation
+    from llamacli.history.database import Conversation
 
 app = typer.Typer(
     help="Conversations recorded by 'llamacli chat' (every turn is saved as it happens).",
@@ -30,7 +30,7 @@ def _list(
     """List recorded conversations, newest first. 'history show ID' prints one; 'chat --continue ID' resumes it."""
     if ctx.invoked_subcommand is not None:
         return
-    from llamacli.history import History
+    from llamacli.history.database import History
 
     out = Output()
     with History.open() as history:
@@ -60,7 +60,7 @@ def show(
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object with every message.")] = False,
 ) -> None:
     """Print one conversation (plain text, or --json)."""
-    from llamacli.history import History
+    from llamacli.history.database import History
 
     out = Output()
     with History.open() as history:

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
+from llamacli.base.sizes import format_parameters, format_size
 from llamacli.cli.output import Output, inert, table
 from llamacli.cli.progress import PullProgress
-from llamacli.sizes import format_parameters, format_size
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 REF = Annotated[str, typer.Argument(metavar="MODEL", help="Registry name, hf.co/OWNER/REPO[:QUANT|/FILE] or path.")]

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from llamacli.base.settings import Settings
 from llamacli.cli.output import Output
 from llamacli.engine.params import GenerationParams
-from llamacli.settings import Settings
 
 if TYPE_CHECKING:
     from llamacli.services.run import Options

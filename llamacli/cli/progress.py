@@ -6,8 +6,8 @@ import time
 from types import TracebackType
 from typing import Any
 
+from llamacli.base.sizes import format_size
 from llamacli.cli.output import Output
-from llamacli.sizes import format_size
 
 
 class PullProgress:

@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from llamacli.base.sizes import parse_size
 from llamacli.cli.output import Output
 from llamacli.errors import InvalidValue
-from llamacli.sizes import parse_size
 
 if TYPE_CHECKING:
-    from llamacli.calibrate import Calibration
+    from llamacli.base.hardware import Hardware
     from llamacli.engine.runtime import Verdict
-    from llamacli.hardware import Hardware
     from llamacli.services.recommend import Report, Row
+    from llamacli.sizing.calibrate import Calibration
 
 
 def recommend(
@@ -57,7 +57,7 @@ def recommend(
       llamacli recommend --memory 8G --min-speed 5 --ctx 8192
       llamacli hw --json
     """
-    from llamacli import hardware
+    from llamacli.base import hardware
     from llamacli.engine import native
     from llamacli.services import recommend as service
 
@@ -87,8 +87,8 @@ def calibrate_with_status(out: Output, recalibrate: bool, quick: bool = False) -
 
 
 def _machine_lines(hw: Hardware, calib: Calibration, engine: Verdict | None) -> list[str]:
+    from llamacli.base.sizes import format_size
     from llamacli.engine.threads import wait_policy
-    from llamacli.sizes import format_size
 
     features = " ".join(f for f in hw.cpu_features if f not in ("LLAMAFILE", "OPENMP", "REPACK")) or "none"
     lines = [
@@ -115,8 +115,8 @@ def _machine_lines(hw: Hardware, calib: Calibration, engine: Verdict | None) -> 
 
 def render(report: Report) -> str:
     """The human report: machine, budget, table, pick."""
+    from llamacli.base.sizes import format_size
     from llamacli.cli.output import table
-    from llamacli.sizes import format_size
 
     budget = report.budget
     window = f"{report.n_ctx} tokens" if report.n_ctx else "each model's default (at most 4096 tokens)"
@@ -139,8 +139,8 @@ LEGEND = (
 
 
 def _row(row: Row, floor: float) -> list[str]:
-    from llamacli.picker import format_speed
-    from llamacli.sizes import format_parameters, format_size
+    from llamacli.base.sizes import format_parameters, format_size
+    from llamacli.sizing.picker import format_speed
 
     c = row.candidate
     return [

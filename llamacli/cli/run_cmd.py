@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llamacli import references
 from llamacli.cli import options
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, InvalidValue
+from llamacli.models import references
 
 if TYPE_CHECKING:
     from llamacli.engine import Event, Stats
-    from llamacli.locate import LocalModel
+    from llamacli.models.locate import LocalModel
 
 EPIPE_EXIT = 141  # what a shell reports for a writer killed by SIGPIPE, e.g. `llamacli run ... | head -c 5`
 
@@ -34,7 +34,7 @@ def _split_words(words: list[str], model: str | None) -> tuple[str | None, str]:
 
 def _families() -> set[str]:
     """Registry names without a tag that select a model (`llama3.2`): a first word that is one is the model."""
-    from llamacli import registry
+    from llamacli.models import registry
 
     reg = registry.load()
     return {family for family in reg.families() if reg.family_default(family) is not None}
@@ -141,7 +141,7 @@ def run(
 
 def warn_if_too_big(out: Output, local: LocalModel, n_ctx: int | None) -> None:
     """Say so on stderr before llama.cpp tries to load a model that will not fit in memory."""
-    from llamacli.services import fit
+    from llamacli.sizing import fit
 
     line = fit.warning(local.name, fit.check_local(local.path, local.variant, n_ctx))
     if line:

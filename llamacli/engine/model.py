@@ -16,10 +16,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from llamacli import hardware
-from llamacli.chat_template import ChatTemplate, Message, plain_prompt
+from llamacli.base import hardware
 from llamacli.engine import native, probe
 from llamacli.engine import threads as threads_module
+from llamacli.engine.chat_template import ChatTemplate, Message, plain_prompt
 from llamacli.engine.events import Completion, Event, Finished, FinishReason, Stats, TextDelta
 from llamacli.engine.params import DEFAULT_CTX, RANDOM_SEED, GenerationParams, LoadParams
 from llamacli.engine.text import TextAssembler

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from llamacli import file_facts, hardware
+from llamacli.base import file_facts, hardware
 from llamacli.engine import native, runtime
 from llamacli.engine.runtime import LADDER, RuntimeConfig, Verdict
 from llamacli.errors import EngineCrash, ModelLoadError

@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from llamacli import hardware
+from llamacli.base import hardware
 
 
 @dataclass(frozen=True)

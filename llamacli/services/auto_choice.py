@@ -16,11 +16,12 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from llamacli import paths, registry
+from llamacli.base import paths
 from llamacli.errors import LlamacliError
-from llamacli.locate import LocalModel, locate
-from llamacli.services.fit import MEMORY_ENV
+from llamacli.models import registry
+from llamacli.models.locate import LocalModel, locate
 from llamacli.services.recommend import MIN_SPEED_ENV
+from llamacli.sizing.fit import MEMORY_ENV
 
 SETTINGS = (MEMORY_ENV, MIN_SPEED_ENV)  # what the picker was told: a change means "choose again"
 

@@ -1,6 +1,6 @@
 """The `models` use case: every registry variant, whether it is on this machine, and whether it fits.
 
-Whether it fits is `llamacli.services.fit`'s answer, the same number `recommend` gives for the same model.
+Whether it fits is `llamacli.sizing.fit`'s answer, the same number `recommend` gives for the same model.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llamacli import registry
 from llamacli.errors import ModelNotLocal, PackageMissing
-from llamacli.estimate import MemoryEstimate
-from llamacli.locate import locate
+from llamacli.models import registry
+from llamacli.models.locate import locate
+from llamacli.sizing.estimate import MemoryEstimate
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,8 @@ class CatalogRow:
 
 def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
     """Every registry variant, with whether it is already on this machine."""
-    from llamacli.picker import Budget
-    from llamacli.services import fit
+    from llamacli.sizing import fit
+    from llamacli.sizing.picker import Budget
 
     reg = registry.load(env)
     calibration = fit.cached_calibration(env)

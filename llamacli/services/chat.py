@@ -20,11 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from llamacli.chat_template import Message
 from llamacli.engine import Event, Finished, GenerationParams, LoadParams, Model, TextDelta
+from llamacli.engine.chat_template import Message
 from llamacli.errors import ChatCommandError, ContextOverflow, ConversationNotFound, HistoryUnavailable, NameTaken
-from llamacli.history import Conversation, Entry, History
-from llamacli.locate import LocalModel
+from llamacli.history.database import Conversation, Entry, History
+from llamacli.models.locate import LocalModel
 from llamacli.services import chat_commands
 from llamacli.services.chat_commands import Command
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from llamacli import settings
+from llamacli.base import settings
 from llamacli.engine.params import RANDOM_SEED, GenerationParams
 from llamacli.errors import ChatCommandError
 

@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any
 
-from llamacli import hardware, paths, registry, settings
+from llamacli.base import hardware, paths, settings
 from llamacli.errors import LlamacliError
-from llamacli.store import Store
+from llamacli.models import registry
+from llamacli.models.store import Store
 
 HELLO = "Say hello in one short sentence."
 HELLO_MAX_TOKENS = 64  # an instruct model greets in far fewer; running out means it never stopped
@@ -118,8 +119,8 @@ def _sockets_recorded() -> Iterator[list[str]]:
 
 def _answers_offline(env: Mapping[str, str]) -> list[Check]:
     """The default model, chosen and run with the network off: it answers, stops by itself, opens no socket."""
-    from llamacli.chat_template import Message
     from llamacli.engine import GenerationParams, Model
+    from llamacli.engine.chat_template import Message
     from llamacli.services import run
 
     offline = {**env, "HF_HUB_OFFLINE": "1"}

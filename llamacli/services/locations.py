@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamacli import paths
+from llamacli.base import paths
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llamacli import gguf_info, hub, paths, references, registry
+from llamacli.base import paths
+from llamacli.base.sizes import format_size
 from llamacli.errors import (
     DownloadError,
     IntegrityError,
@@ -23,13 +24,14 @@ from llamacli.errors import (
     PackageMissing,
     StoreError,
 )
-from llamacli.locate import LocalModel, find_manifest, locate, package_file
-from llamacli.registry import HubSource, ModelEntry, PackageSource, Registry
-from llamacli.sizes import format_size
-from llamacli.store import Manifest, Store, hub_key, import_key
+from llamacli.hub import metadata
+from llamacli.models import gguf_info, references, registry
+from llamacli.models.locate import LocalModel, find_manifest, locate, package_file
+from llamacli.models.registry import HubSource, ModelEntry, PackageSource, Registry
+from llamacli.models.store import Manifest, Store, hub_key, import_key
 
 if TYPE_CHECKING:  # imported where used: `show` and `list` need neither
-    from llamacli import download
+    from llamacli.hub import download
 
 DISK_MARGIN = 64 << 20  # leave room for the manifest, logs, and the filesystem's own needs
 
@@ -115,7 +117,7 @@ def _check_disk(store: Store, needed: int) -> None:
         raise NotEnoughDisk(store.root, needed, free)
 
 
-def _verify_gguf(partial: Path, header: hub.RemoteHeader | None) -> gguf_info.GGUFInfo:
+def _verify_gguf(partial: Path, header: metadata.RemoteHeader | None) -> gguf_info.GGUFInfo:
     """The post-download check: a file that hashes right but is no GGUF is deleted (exit 3).
 
     When the header was already parsed from the Hub before the download (for the memory check) and the
@@ -140,8 +142,8 @@ def pull(
     force: bool = False,
 ) -> PullResult:
     """Download TEXT's model into the store unless it is already there; verify it."""
-    from llamacli import download
-    from llamacli.services import fit
+    from llamacli.hub import download
+    from llamacli.sizing import fit
 
     reg = registry.load(env)
     target = _pull_target(text, reg)
@@ -154,8 +156,8 @@ def pull(
     if existing is not None and _offline(env):
         return PullResult(display_name(existing, reg), store.file_of(existing), existing.size, "", 0, present=True)
     if file is None:
-        file = hub.pick_quant(repo, list(hub.gguf_files(repo)), quant)
-    remote = hub.resolve(repo, file)
+        file = metadata.pick_quant(repo, list(metadata.gguf_files(repo)), quant)
+    remote = metadata.resolve(repo, file)
     blob = store.blob_path(remote.sha256)
     have_blob = store.has_blob(remote.sha256, remote.size)
     present = have_blob and existing is not None and existing.sha256 == remote.sha256
@@ -183,14 +185,14 @@ def pull(
 def _fetch(
     repo: str,
     file: str,
-    remote: hub.RemoteFile,
+    remote: metadata.RemoteFile,
     store: Store,
-    header: hub.RemoteHeader | None,
+    header: metadata.RemoteHeader | None,
     progress: download.Progress,
     notify: Callable[[str], None],
 ) -> tuple[int, gguf_info.GGUFInfo]:
     """Download into the store with a record of the partial file (for `rm`); (body bytes, header)."""
-    pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, hub.quant_of(file))
+    pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, metadata.quant_of(file))
     store.mark_partial(remote.sha256, pending)
     try:
         result = _download(remote, store, store.partial_path(remote.sha256), header, progress, notify)
@@ -202,7 +204,7 @@ def _fetch(
 
 
 def _record(
-    store: Store, repo: str, file: str, remote: hub.RemoteFile, old: Manifest | None, info: gguf_info.GGUFInfo
+    store: Store, repo: str, file: str, remote: metadata.RemoteFile, old: Manifest | None, info: gguf_info.GGUFInfo
 ) -> Manifest:
     """Write the model's manifest, unless an identical one is there (a pull of a present model writes nothing)."""
     blob = store.blob_path(remote.sha256)
@@ -213,7 +215,7 @@ def _record(
         sha256=remote.sha256,
         repo=repo,
         file=file,
-        quant=hub.quant_of(file) or info.file_type,
+        quant=metadata.quant_of(file) or info.file_type,
         revision=remote.revision,
         parameters=info.parameters,
         created=old.created if old and old.sha256 == remote.sha256 else 0.0,
@@ -224,15 +226,15 @@ def _record(
 
 
 def _download(
-    remote: hub.RemoteFile,
+    remote: metadata.RemoteFile,
     store: Store,
     partial: Path,
-    header: hub.RemoteHeader | None,
+    header: metadata.RemoteHeader | None,
     progress: download.Progress,
     notify: Callable[[str], None],
 ) -> tuple[int, gguf_info.GGUFInfo]:
     """Fetch, verify the sha256 and the GGUF header, and move into place; (body bytes fetched, header)."""
-    from llamacli import download
+    from llamacli.hub import download
 
     if partial.exists() and partial.stat().st_size:
         notify(f"resuming {remote.file} from {format_size(partial.stat().st_size)}")
@@ -240,7 +242,7 @@ def _download(
     request = download.Request(remote.url, remote.headers, remote.size, remote.sha256)
     prefix = header.prefix if header is not None else b""  # the header read fetched the first bytes: keep them
     try:
-        download.fetch(hub.client(), request, partial, progress, prefix=prefix)
+        download.fetch(metadata.client(), request, partial, progress, prefix=prefix)
     except download.TransferFailed as e:
         raise DownloadError(remote.repo, remote.file, str(e)) from e
     except download.DigestMismatch as e:
@@ -314,7 +316,7 @@ def remove(text: str, env: Mapping[str, str] = os.environ) -> Removed:
 
 def _same_model(meta: Manifest, ref: references.Reference, reg: Registry) -> bool:
     """Whether a (partial) download's record is what REF names."""
-    from llamacli.hub import DEFAULT_QUANT
+    from llamacli.models.references import DEFAULT_QUANT
 
     if isinstance(ref, references.HubRef):
         if ref.file:
@@ -340,8 +342,8 @@ def show(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, Path | No
     assert not isinstance(target, LocalModel)
     repo, file, quant = target
     if file is None:
-        file = hub.pick_quant(repo, list(hub.gguf_files(repo)), quant)
-    return text, None, hub.remote_header(repo, file)
+        file = metadata.pick_quant(repo, list(metadata.gguf_files(repo)), quant)
+    return text, None, metadata.remote_header(repo, file)
 
 
 _NAME_CHARS = re.compile(r"[^a-z0-9._-]+")

@@ -12,16 +12,18 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamacli import calibrate, estimate, paths, picker, registry
-from llamacli.calibrate import Calibration
+from llamacli.base import paths
+from llamacli.base.hardware import Hardware
 from llamacli.engine import runtime
 from llamacli.errors import InvalidValue, LlamacliError, NoModelFits
-from llamacli.hardware import Hardware
-from llamacli.locate import LocalModel, locate, package_file
-from llamacli.picker import Budget, Candidate, Fit
-from llamacli.registry import PackageSource, Registry
-from llamacli.services import fit as memory_fit
-from llamacli.services.fit import CALIBRATION_MODEL
+from llamacli.models import registry
+from llamacli.models.locate import LocalModel, locate, package_file
+from llamacli.models.registry import PackageSource, Registry
+from llamacli.sizing import calibrate, estimate, picker
+from llamacli.sizing import fit as memory_fit
+from llamacli.sizing.calibrate import Calibration
+from llamacli.sizing.fit import CALIBRATION_MODEL
+from llamacli.sizing.picker import Budget, Candidate, Fit
 
 ANSWER_DEPTH = 512  # predicted speed is while answering with this many tokens of conversation in context
 

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamacli import paths, registry, settings
-from llamacli.chat_template import Message
+from llamacli.base import paths, settings
+from llamacli.engine.chat_template import Message
 from llamacli.engine.params import GenerationParams, LoadParams
 from llamacli.errors import InvalidValue, LlamacliError, UsageError
-from llamacli.locate import LocalModel, locate, package_file
+from llamacli.models import registry
+from llamacli.models.locate import LocalModel, locate, package_file
 
 
 def compose_prompt(prompt: str, stdin_text: str | None) -> str:

@@ -18,7 +18,7 @@ import pexpect
 import pyte
 import pytest
 
-from tests.conftest import LLAMACLI, run_cli
+from tests.support.cli import LLAMACLI, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -304,7 +304,7 @@ def test_chat_verbose_is_the_engine_line_and_debug_is_llama_cpp_log() -> None:
 
 
 def test_continue_shows_the_last_answer_wrapped_at_word_boundaries() -> None:
-    from llamacli.history import History
+    from llamacli.history.database import History
 
     words = [f"w{i:02d}abcdefg" for i in range(30)]  # 10 letters and a space: column 80 falls inside a word
     with History.open() as store:

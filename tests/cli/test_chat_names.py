@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_chat import GREEDY, Chat, history
-from tests.conftest import run_cli
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import pexpect
 import pytest
 
 from tests.cli.test_chat import GREEDY, PROMPT, STATS
-from tests.conftest import LLAMACLI, run_cli
-from tests.test_disk_full import file_size_limit
+from tests.support.cli import LLAMACLI, run_cli
+from tests.system.test_disk_full import file_size_limit
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from llamacli.store import Manifest, Store, hub_key
-from tests.conftest import LLAMA_1B_REPO, run_cli
-from tests.hubserver import HubServer
+from llamacli.models.store import Manifest, Store, hub_key
+from tests.support.cli import run_cli
+from tests.support.hubserver import LLAMA_1B_REPO, HubServer
 
 PRECIOUS = b"the user's own data, not a model"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from llamacli.engine.probe import CRASH_SWITCH
-from tests.conftest import run_cli
-from tests.hubserver import HubServer
-from tests.test_offline import run_guarded
+from tests.support.cli import run_cli
+from tests.support.hubserver import HubServer
+from tests.system.test_offline import run_guarded
 
 pytestmark = pytest.mark.slow
 

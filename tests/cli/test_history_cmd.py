@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from llamacli.history import History
-from tests.conftest import run_cli
+from llamacli.history.database import History
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.gguf_factory import copy_gguf
+from tests.support.cli import run_cli
+from tests.support.gguf_factory import copy_gguf
 
 pytestmark = pytest.mark.slow
 

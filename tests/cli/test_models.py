@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LLAMA_1B_REPO, run_cli
-from tests.hubserver import HubServer
+from tests.support.cli import run_cli
+from tests.support.hubserver import LLAMA_1B_REPO, HubServer
 
 
 def local(*extra: str) -> list[dict[str, object]]:
@@ -177,7 +177,7 @@ def test_rm_deletes_a_partial_download(hub: HubServer, isolated: Path) -> None:
 
 def test_show_never_sends_a_models_control_characters_to_the_terminal(tmp_path: Path) -> None:
     """A model's own text (name, license, template) is written by strangers: an ESC stays inert."""
-    from tests.gguf_factory import copy_gguf, small_gguf
+    from tests.support.gguf_factory import copy_gguf, small_gguf
 
     hostile = copy_gguf(
         small_gguf(tmp_path / "base.gguf"),

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LLAMA_1B_REPO, LLAMACLI, run_cli
-from tests.hubserver import HubServer
+from tests.support.cli import LLAMACLI, run_cli
+from tests.support.hubserver import LLAMA_1B_REPO, HubServer
 
 Q4 = "Llama-3.2-1B-Instruct-Q4_K_M.gguf"
 

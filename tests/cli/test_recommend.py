@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.hubserver import HubServer
+from tests.support.cli import run_cli
+from tests.support.hubserver import HubServer
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LLAMACLI, run_cli
+from tests.support.cli import LLAMACLI, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.hubserver import HubServer
+from tests.support.cli import run_cli
+from tests.support.hubserver import HubServer
 
 SECRET = "hf_SECRETzq7Lr2Vx9Kp4Mw8Nt3Bc6Yh1Jd5Fg0Sa"
 REPO = "private/Secret-GGUF"
@@ -79,8 +79,8 @@ def test_pull_list_show_rm_models_never_show_the_token(with_token: HubServer) ->
 @pytest.mark.parametrize(("status", "code"), [(401, 4), (403, 4), (404, 1), (400, 4)])
 def test_a_server_that_quotes_the_token_back_is_never_echoed(with_token: HubServer, status: int, code: int) -> None:
     """The server answers with the Authorization header in its error body and X-Error-Message."""
-    from llamacli import hub as hub_api
     from llamacli.errors import LlamacliError
+    from llamacli.hub import metadata as hub_api
 
     with_token.faults.echo_status = status
     with pytest.raises(LlamacliError) as caught:

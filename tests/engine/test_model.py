@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from llamacli.chat_template import Message
 from llamacli.engine import Finished, GenerationParams, LoadParams, Model, TextDelta
+from llamacli.engine.chat_template import Message
 from llamacli.engine.text import TextAssembler
 from llamacli.errors import ContextOverflow, ModelLoadError
 
@@ -185,7 +185,7 @@ def test_under_load_it_generates_on_the_free_cores_and_answers_the_same(smollm2_
     import subprocess
     import sys
 
-    from llamacli import hardware
+    from llamacli.base import hardware
 
     messages = [Message("user", "List five fruits, one per line.")]
     params = GenerationParams(temperature=0, max_tokens=48, ignore_eos=True)

@@ -11,8 +11,8 @@ import pytest
 from llamacli.engine import GenerationParams, LoadParams, Model, native, probe, runtime
 from llamacli.engine.probe import CRASH_SWITCH, ensure_runs
 from llamacli.errors import EngineCrash, ModelLoadError
-from tests.conftest import run_cli
-from tests.gguf_factory import copy_gguf
+from tests.support.cli import run_cli
+from tests.support.gguf_factory import copy_gguf
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pytest
 
 from llamacli.engine import Finished, GenerationParams, LoadParams, Model, TextDelta
 from llamacli.errors import ChatCommandError, ContextOverflow, HistoryUnavailable
-from llamacli.history import History
-from llamacli.locate import LocalModel
+from llamacli.history.database import History
+from llamacli.models.locate import LocalModel
 from llamacli.services.chat import ChatEvent, ChatSession, Trimmed, conversation_to_continue, model_loader
 from llamacli.services.chat_commands import Command, parse
 

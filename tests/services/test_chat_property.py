@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from llamacli.engine import GenerationParams, LoadParams
 from llamacli.errors import ChatCommandError, ConversationNotFound, LlamacliError
-from llamacli.history import History
-from llamacli.locate import LocalModel
+from llamacli.history.database import History
+from llamacli.models.locate import LocalModel
 from llamacli.services.chat import ChatSession, conversation_to_continue, model_loader
 from llamacli.services.chat_commands import Command
 from tests.services.test_chat import THREADS, drain

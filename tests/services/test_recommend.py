@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from llamacli.calibrate import BUSY_CORES, Calibration, QuantMeasurement
-from llamacli.estimate import QuantSpeed
 from llamacli.services.recommend import why_measure
+from llamacli.sizing.calibrate import BUSY_CORES, Calibration, QuantMeasurement
+from llamacli.sizing.estimate import QuantSpeed
 
 MEASURED = {"Q4_1": QuantMeasurement("Q4_1", 5.8, 60.0, 900.0, QuantSpeed(6e9, 1e11, 1e12))}
 IDLE = Calibration("this machine", 0.0, 64 * 2**20, MEASURED)

@@ -1,0 +1,1 @@
+"""Saved conversations: the SQLite database that `chat` writes every turn to and `history` reads."""

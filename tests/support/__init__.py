@@ -1,0 +1,1 @@
+"""Test helpers as importable modules (conftest.py only declares fixtures built on them)."""

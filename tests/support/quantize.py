@@ -1,0 +1,26 @@
+"""Other quantizations of the bundled model, made by llama.cpp's own quantizer."""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+QUANTS = {"Q8_0": 7, "Q4_K_M": 15, "Q2_K": 10}  # llama_ftype values
+
+
+def requantize(source: Path, out: Path) -> dict[str, Path]:
+    """SOURCE requantized to each of QUANTS in directory OUT: {quant: file}."""
+    from llamacli.engine import native
+
+    llama_cpp = native.lib()  # with llama.cpp's log routed to our (silent) callback
+    files = {}
+    for quant, ftype in QUANTS.items():
+        target = out / f"SmolLM2-135M-Instruct-{quant}.gguf"
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = ftype
+        params.allow_requantize = True
+        params.nthread = 2
+        rc = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
+        assert rc == 0, f"quantizing to {quant} failed"
+        files[quant] = target
+    return files
