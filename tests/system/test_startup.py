@@ -61,17 +61,12 @@ def test_core_modules_import_no_terminal_library() -> None:
     assert result.stdout.strip() == "[]"
 
 
-def test_only_the_hub_module_imports_huggingface_hub() -> None:
+def test_only_the_engine_loads_llama_cpp() -> None:
+    """import-linter checks the other library rules (pyproject.toml); it cannot see importlib's loads."""
     import re
     from pathlib import Path
 
     package = Path(__file__).resolve().parents[2] / "llamacli"
-    users = {
-        str(p.relative_to(package))
-        for p in package.rglob("*.py")
-        if re.search(r"^\s*(from|import) (huggingface_hub|httpx2)\b", p.read_text(), re.M)
-    }
-    assert users <= {"hub.py", "download.py"}  # download.py only catches httpx2's transport errors
     native = {
         str(p.relative_to(package))
         for p in package.rglob("*.py")
