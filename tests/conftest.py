@@ -105,14 +105,22 @@ def hub(hub_server: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
     return hub_server
 
 
-@pytest.fixture
-def bare_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
-    """A loopback Hub of this test's own, serving only what the test publishes (nothing requantized, so
-    quick tests can use it); HF_ENDPOINT points at it."""
+@pytest.fixture(scope="session")
+def bare_hub_server() -> Iterator[HubServer]:
+    """A second loopback Hub, serving only what each test publishes (nothing requantized)."""
     server = HubServer().start()
-    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def bare_hub(bare_hub_server: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
+    """The bare loopback Hub with no repositories, no faults and an empty log (so quick tests can use a
+    Hub); HF_ENDPOINT points at it."""
+    bare_hub_server.reset()
+    bare_hub_server.repos.clear()
+    monkeypatch.setenv("HF_ENDPOINT", bare_hub_server.endpoint)
+    return bare_hub_server
 
 
 @pytest.fixture(scope="session")
