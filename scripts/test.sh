@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Quick start, command 2: install what the tests need, then lint, type-check and run the whole suite
 # (slow tests included). Extra arguments go to pytest, e.g. scripts/test.sh -m "not slow" -x
+# "slow" marks every test that loads the model (in process or through `llamacli run/chat/recommend/doctor`),
+# requantizes it (the loopback Hub's files) or calibrates this machine; `-m "not slow"` is the quick pass
+# (under a minute on an idle 2-core machine), and tests/support/quick.py refuses a quick test that does any.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --dev

@@ -1,4 +1,8 @@
-"""Shared fixtures: every test is isolated (its own LLAMACLI_HOME, HF_HOME, no colour, fixed width)."""
+"""Shared fixtures: every test is isolated (its own LLAMACLI_HOME, HF_HOME, no colour, fixed width).
+
+The hooks keep `-m "not slow"` honest (tests/support/quick.py): a test not marked slow that requests a
+fixture loading the model, requantizing or calibrating fails collection; one that loads llama.cpp fails.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,41 @@ import pytest
 
 from llamacli.models import registry
 from llamacli.models.locate import package_file
+from tests.support import quick
 from tests.support.hubserver import LLAMA_1B_REPO, HubServer
 from tests.support.quantize import requantize
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fail collection when a quick test (not marked slow) requests a heavy fixture."""
+    offenders = quick.heavy_quick_tests(items)
+    if offenders:
+        raise pytest.UsageError(
+            "These tests are not marked slow but load the model, requantize or calibrate "
+            f"({quick.MARK_IT}):\n" + "\n".join(offenders)
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Fail a quick test that computed with llama.cpp in this process (loaded a model and ran it).
+
+    Strict in a quick-only run (`-m "not slow"`); in a full run, once a slow test has computed, the
+    record stays set and the check has nothing to see.
+    """
+    before = quick.computed_natively()
+    result = yield
+    if not before and quick.computed_natively() and not quick.is_slow(item):
+        raise AssertionError(f"this test ran a model with llama.cpp in process: {quick.MARK_IT}")
+    return result
+
+
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point every user directory at a temporary one and make output deterministic."""
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    """Point every user directory at a temporary one and make output deterministic.
+
+    In a test not marked slow it also sets quick.QUICK_ENV, so `run_cli` refuses model-loading commands.
+    """
     home = tmp_path / "llamacli-home"
     monkeypatch.setenv("LLAMACLI_HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
@@ -24,6 +56,10 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COLUMNS", "100")
     for name in ("LLAMACLI_MODEL", "HF_TOKEN", "HF_HUB_OFFLINE", "HF_ENDPOINT", "FORCE_COLOR"):
         monkeypatch.delenv(name, raising=False)
+    if quick.is_slow(request.node):
+        monkeypatch.delenv(quick.QUICK_ENV, raising=False)
+    else:
+        monkeypatch.setenv(quick.QUICK_ENV, "1")
     return home
 
 
@@ -67,6 +103,24 @@ def hub(hub_server: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
     hub_server.reset()
     monkeypatch.setenv("HF_ENDPOINT", hub_server.endpoint)
     return hub_server
+
+
+@pytest.fixture(scope="session")
+def bare_hub_server() -> Iterator[HubServer]:
+    """A second loopback Hub, serving only what each test publishes (nothing requantized)."""
+    server = HubServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bare_hub(bare_hub_server: HubServer, monkeypatch: pytest.MonkeyPatch) -> HubServer:
+    """The bare loopback Hub with no repositories, no faults and an empty log (so quick tests can use a
+    Hub); HF_ENDPOINT points at it."""
+    bare_hub_server.reset()
+    bare_hub_server.repos.clear()
+    monkeypatch.setenv("HF_ENDPOINT", bare_hub_server.endpoint)
+    return bare_hub_server
 
 
 @pytest.fixture(scope="session")

@@ -54,6 +54,7 @@ PATHLIKE = ["C:\\Users\\me\\..\\x.gguf", "\uff0e\uff0e\uff0f\uff0e\uff0e\uff0fx.
 
 
 @pytest.mark.parametrize("command", ["pull", "rm", "show", "run", "import"])
+@pytest.mark.slow
 def test_hostile_references_are_refused_by_every_command(
     hub: HubServer, tmp_path: Path, command: str, quantized: dict[str, Path]
 ) -> None:
@@ -95,6 +96,7 @@ def hostile_repo(hub_server: HubServer, quantized: dict[str, Path], tmp_path_fac
 
 
 @pytest.mark.parametrize("command", ["pull", "show"])
+@pytest.mark.slow
 def test_hostile_file_names_in_a_listing_are_never_requested(
     hub: HubServer, hostile_repo: str, tmp_path: Path, command: str
 ) -> None:
@@ -107,6 +109,7 @@ def test_hostile_file_names_in_a_listing_are_never_requested(
     assert tree(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_the_good_file_next_to_hostile_names_is_pulled(hub: HubServer, hostile_repo: str, isolated: Path) -> None:
     result = run_cli("pull", f"hf.co/{hostile_repo}:Q2_K", "--json")
     assert result.returncode == 0, result.stderr
@@ -126,6 +129,7 @@ def test_the_good_file_next_to_hostile_names_is_pulled(hub: HubServer, hostile_r
         ({"no_linked_etag": True, "plain_etag": "../../blobs/x"}, b"no valid sha256"),
     ],
 )
+@pytest.mark.slow
 def test_hostile_commit_and_etags_are_refused_before_writing(
     hub: HubServer, tmp_path: Path, faults: dict[str, object], message: bytes
 ) -> None:
@@ -170,6 +174,7 @@ def listed_names() -> list[str]:
     return [e["name"] for e in json.loads(result.stdout) if e["source"] != "bundled"]
 
 
+@pytest.mark.slow
 def test_rm_of_a_blob_replaced_by_a_symlink_deletes_only_the_link(
     hub: HubServer, isolated: Path, precious: Path
 ) -> None:
@@ -186,6 +191,7 @@ def test_rm_of_a_blob_replaced_by_a_symlink_deletes_only_the_link(
 
 
 @pytest.mark.parametrize("change", ["symlink", "cut short"])
+@pytest.mark.slow
 def test_a_changed_blob_is_never_loaded_and_pull_puts_the_verified_file_back(
     hub: HubServer, isolated: Path, quantized: dict[str, Path], smollm2_path: Path, change: str
 ) -> None:

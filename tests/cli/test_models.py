@@ -17,6 +17,7 @@ def local(*extra: str) -> list[dict[str, object]]:
     return json.loads(result.stdout)
 
 
+@pytest.mark.slow
 def test_list_shows_the_bundled_model_and_pulled_ones(hub: HubServer, quantized: dict[str, Path]) -> None:
     assert run_cli("pull", "llama3.2:1b-q8_0").returncode == 0
     entries = {e["name"]: e for e in local()}
@@ -34,6 +35,7 @@ def test_list_shows_the_bundled_model_and_pulled_ones(hub: HubServer, quantized:
     assert b"\x1b" not in table.stdout
 
 
+@pytest.mark.slow
 def test_rm_deletes_that_model_and_nothing_else(hub: HubServer, isolated: Path) -> None:
     assert run_cli("pull", "llama3.2:1b").returncode == 0
     assert run_cli("pull", "llama3.2:1b-q2_k").returncode == 0
@@ -49,6 +51,7 @@ def test_rm_deletes_that_model_and_nothing_else(hub: HubServer, isolated: Path) 
     assert again.returncode == 1 and b"is not on this machine" in again.stderr
 
 
+@pytest.mark.slow
 def test_rm_by_hub_reference_and_refusals(hub: HubServer) -> None:
     assert run_cli("pull", f"hf.co/{LLAMA_1B_REPO}:Q8_0").returncode == 0
     assert run_cli("rm", f"hf.co/{LLAMA_1B_REPO}:q8_0").returncode == 0
@@ -59,6 +62,7 @@ def test_rm_by_hub_reference_and_refusals(hub: HubServer) -> None:
     assert unknown.returncode == 1 and b"unknown model" in unknown.stderr
 
 
+@pytest.mark.slow
 def test_import_registers_without_copying(isolated: Path, quantized: dict[str, Path]) -> None:
     source = quantized["Q2_K"]
     result = run_cli("import", str(source), "--name", "tiny:q2", "--json")
@@ -74,6 +78,7 @@ def test_import_registers_without_copying(isolated: Path, quantized: dict[str, P
     assert [e for e in local() if e["source"] == "imported"] == []
 
 
+@pytest.mark.slow
 def test_import_default_name_and_refusals(tmp_path: Path, quantized: dict[str, Path]) -> None:
     result = run_cli("import", str(quantized["Q8_0"]), "--json")
     assert result.returncode == 0, result.stderr
@@ -125,6 +130,7 @@ def test_show_reads_the_local_header(smollm2_path: Path) -> None:
     assert template.stdout.decode().strip() == info["chat_template"].strip()
 
 
+@pytest.mark.slow
 def test_show_a_model_on_the_hub_reads_only_its_header(hub: HubServer, quantized: dict[str, Path]) -> None:
     result = run_cli("show", "llama3.2:1b-q8_0", "--json")
     assert result.returncode == 0, result.stderr
@@ -135,6 +141,7 @@ def test_show_a_model_on_the_hub_reads_only_its_header(hub: HubServer, quantized
     assert 0 < hub.body_bytes() < 4_000_000  # the header, not the 145 MB file
 
 
+@pytest.mark.slow
 def test_show_offline_refuses_a_model_not_on_disk(hub: HubServer) -> None:
     result = run_cli("show", "llama3.2:1b", env={"HF_HUB_OFFLINE": "1"})
     assert result.returncode == 1 and b"not downloaded" in result.stderr
@@ -149,6 +156,7 @@ def test_show_a_corrupt_file_is_exit_3(tmp_path: Path, smollm2_path: Path) -> No
     assert b"not a valid GGUF" in result.stderr and b"Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_models_catalog_marks_what_is_local(hub: HubServer) -> None:
     before = {r["name"]: r for r in json.loads(run_cli("models", "--json").stdout)}
     assert before["smollm2:135m"]["local"] is True
@@ -162,6 +170,7 @@ def test_models_catalog_marks_what_is_local(hub: HubServer) -> None:
     assert any(line.startswith("llama3.2:1b *") and "yes" in line.split() for line in table)
 
 
+@pytest.mark.slow
 def test_rm_deletes_a_partial_download(hub: HubServer, isolated: Path) -> None:
     hub.faults.cut_at = 2_000_000
     assert run_cli("pull", "llama3.2:1b").returncode == 4

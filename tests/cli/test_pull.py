@@ -38,6 +38,7 @@ def listed(*extra: str) -> list[dict[str, object]]:
     return [e for e in json.loads(result.stdout) if e["source"] != "bundled"]
 
 
+@pytest.mark.slow
 def test_pull_registry_name_downloads_verified_file(hub: HubServer, isolated: Path, quantized: dict[str, Path]) -> None:
     result = run_cli("pull", "llama3.2:1b", "--json")
     assert result.returncode == 0, result.stderr
@@ -52,6 +53,7 @@ def test_pull_registry_name_downloads_verified_file(hub: HubServer, isolated: Pa
     assert partials(isolated) == []
 
 
+@pytest.mark.slow
 def test_hub_reference_by_quant_is_case_insensitive(hub: HubServer, quantized: dict[str, Path]) -> None:
     result = run_cli("pull", f"hf.co/{LLAMA_1B_REPO}:q8_0", "--json")
     assert result.returncode == 0, result.stderr
@@ -59,12 +61,14 @@ def test_hub_reference_by_quant_is_case_insensitive(hub: HubServer, quantized: d
     assert [e["name"] for e in listed()] == ["llama3.2:1b-q8_0"]  # the registry name of that very file
 
 
+@pytest.mark.slow
 def test_hub_reference_by_file(hub: HubServer, quantized: dict[str, Path]) -> None:
     result = run_cli("pull", f"hf.co/{LLAMA_1B_REPO}/Llama-3.2-1B-Instruct-Q2_K.gguf", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["sha256"] == sha256(quantized["Q2_K"])
 
 
+@pytest.mark.slow
 def test_the_header_read_before_a_pull_starts_the_download(hub: HubServer, quantized: dict[str, Path]) -> None:
     """A file outside the registry is sized from its remote header first; those bytes are not fetched again."""
     result = run_cli("pull", f"hf.co/{LLAMA_1B_REPO}/Llama-3.2-1B-Instruct-Q2_K.gguf", "--json")
@@ -76,6 +80,7 @@ def test_the_header_read_before_a_pull_starts_the_download(hub: HubServer, quant
     assert b"pulling" in result.stderr and b"resuming" not in result.stderr  # a first pull, not a resumed one
 
 
+@pytest.mark.slow
 def test_a_server_without_range_support_is_read_only_as_far_as_needed(
     hub: HubServer, quantized: dict[str, Path]
 ) -> None:
@@ -89,6 +94,7 @@ def test_a_server_without_range_support_is_read_only_as_far_as_needed(
     assert json.loads(pulled.stdout)["sha256"] == sha256(quantized["Q8_0"])
 
 
+@pytest.mark.slow
 def test_unknown_quant_lists_the_available_ones(hub: HubServer) -> None:
     result = run_cli("pull", f"hf.co/{LLAMA_1B_REPO}:Q5_K_S")
     assert result.returncode == 1
@@ -96,12 +102,14 @@ def test_unknown_quant_lists_the_available_ones(hub: HubServer) -> None:
     assert b"Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_unknown_file_is_a_user_error(hub: HubServer) -> None:
     result = run_cli("pull", f"hf.co/{LLAMA_1B_REPO}/Nope-Q4_K_M.gguf")
     assert result.returncode == 1
     assert b"not found on the Hub" in result.stderr
 
 
+@pytest.mark.slow
 def test_pulling_a_complete_model_downloads_no_body(hub: HubServer) -> None:
     assert run_cli("pull", "llama3.2:1b").returncode == 0
     hub.reset()
@@ -111,6 +119,7 @@ def test_pulling_a_complete_model_downloads_no_body(hub: HubServer) -> None:
     assert hub.body_bytes() == 0
 
 
+@pytest.mark.slow
 def test_dropped_connection_resumes_in_the_same_process(hub: HubServer, quantized: dict[str, Path]) -> None:
     hub.faults.drop_after, hub.faults.drops = 3_000_000, 2
     result = run_cli("pull", "llama3.2:1b", "--json")
@@ -122,6 +131,7 @@ def test_dropped_connection_resumes_in_the_same_process(hub: HubServer, quantize
     assert json.loads(result.stdout)["sha256"] == sha256(quantized["Q4_K_M"])
 
 
+@pytest.mark.slow
 def test_failed_pull_leaves_nothing_listed_and_the_next_pull_resumes(
     hub: HubServer, isolated: Path, quantized: dict[str, Path]
 ) -> None:
@@ -145,6 +155,7 @@ def test_failed_pull_leaves_nothing_listed_and_the_next_pull_resumes(
     assert partials(isolated) == []
 
 
+@pytest.mark.slow
 def test_corrupted_body_is_deleted_and_reported(hub: HubServer, isolated: Path) -> None:
     hub.faults.flip_byte = 5_000_000
     result = run_cli("pull", "llama3.2:1b")
@@ -154,6 +165,7 @@ def test_corrupted_body_is_deleted_and_reported(hub: HubServer, isolated: Path) 
     assert listed() == []
 
 
+@pytest.mark.slow
 def test_kill_9_mid_pull_then_pull_again_resumes(hub: HubServer, isolated: Path, quantized: dict[str, Path]) -> None:
     hub.faults.delay = 0.01  # ~6 MB/s: the kill lands mid-transfer
     proc = subprocess.Popen([LLAMACLI, "pull", "llama3.2:1b"], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -175,6 +187,7 @@ def test_kill_9_mid_pull_then_pull_again_resumes(hub: HubServer, isolated: Path,
     assert json.loads(result.stdout)["sha256"] == sha256(quantized["Q4_K_M"])
 
 
+@pytest.mark.slow
 def test_two_pulls_at_once_download_once(hub: HubServer, isolated: Path, quantized: dict[str, Path]) -> None:
     hub.faults.delay = 0.002
     procs = [
@@ -190,6 +203,7 @@ def test_two_pulls_at_once_download_once(hub: HubServer, isolated: Path, quantiz
     assert any(b"waiting for another pull" in err for _, err in outputs)
 
 
+@pytest.mark.slow
 def test_offline_pull_makes_no_request(hub: HubServer) -> None:
     result = run_cli("pull", "llama3.2:1b", env={"HF_HUB_OFFLINE": "1"})
     assert result.returncode == 1
@@ -197,6 +211,7 @@ def test_offline_pull_makes_no_request(hub: HubServer) -> None:
     assert hub.requests() == []
 
 
+@pytest.mark.slow
 def test_offline_run_refuses_a_missing_model_without_network(hub: HubServer) -> None:
     result = run_cli("run", "--offline", "llama3.2:1b", "hi")
     assert result.returncode == 1
@@ -217,6 +232,7 @@ def test_offline_run_refuses_a_missing_model_without_network(hub: HubServer) -> 
         "hf.co//repo:Q8_0",
     ],
 )
+@pytest.mark.slow
 def test_malformed_references_are_refused_before_any_request(hub: HubServer, isolated: Path, ref: str) -> None:
     result = run_cli("pull", ref)
     assert result.returncode == 1, result.stderr
@@ -233,6 +249,7 @@ def test_malformed_references_are_refused_before_any_request(hub: HubServer, iso
         ("commit", "../../../main", b"invalid commit id"),
     ],
 )
+@pytest.mark.slow
 def test_untrusted_server_answers_are_refused_before_writing(
     hub: HubServer, isolated: Path, tmp_path: Path, fault: str, value: str, message: bytes
 ) -> None:
@@ -245,6 +262,7 @@ def test_untrusted_server_answers_are_refused_before_writing(
     assert sorted(tmp_path.rglob("*")) == before  # nothing written anywhere, inside or outside the store
 
 
+@pytest.mark.slow
 def test_gated_repo_asks_for_hf_token_and_never_prints_it(hub: HubServer) -> None:
     wrong = "hf_wrong_token_987654"
     result = run_cli("pull", "hf.co/meta/Gated-GGUF:Q8_0", env={"HF_TOKEN": wrong})
@@ -259,6 +277,7 @@ def test_gated_repo_asks_for_hf_token_and_never_prints_it(hub: HubServer) -> Non
     assert not any(r.authorized for r in hub.requests("/cdn/"))  # the token never leaves the Hub's origin
 
 
+@pytest.mark.slow
 def test_not_enough_disk_is_refused_before_downloading(hub: HubServer, isolated: Path) -> None:
     hub.faults.size = 10**16  # 10 PB
     result = run_cli("pull", "llama3.2:1b")
@@ -267,6 +286,7 @@ def test_not_enough_disk_is_refused_before_downloading(hub: HubServer, isolated:
     assert hub.body_bytes() == 0
 
 
+@pytest.mark.slow
 def test_a_file_that_is_not_gguf_fails_the_post_download_check(hub: HubServer, isolated: Path) -> None:
     result = run_cli("pull", "hf.co/someone/Broken-GGUF:Q4_K_M")
     assert result.returncode == 3
@@ -290,6 +310,7 @@ def test_run_pulls_a_missing_model_first(hub: HubServer) -> None:
     assert hub.body_bytes() > 0
 
 
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal(hub: HubServer) -> None:
     import pexpect
 
@@ -303,6 +324,7 @@ def test_progress_bar_on_a_terminal(hub: HubServer) -> None:
     assert "pulled" in text
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_pull_keeps_the_partial_file_for_the_next_pull(hub: HubServer, isolated: Path) -> None:
     hub.faults.delay = 0.01
     proc = subprocess.Popen([LLAMACLI, "pull", "llama3.2:1b"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
@@ -321,6 +343,7 @@ def test_ctrl_c_mid_pull_keeps_the_partial_file_for_the_next_pull(hub: HubServer
     assert hub.requests("/cdn/")[0].range == f"bytes={have}-"
 
 
+@pytest.mark.slow
 def test_offline_pull_of_a_present_model_succeeds_without_network(hub: HubServer) -> None:
     assert run_cli("pull", "llama3.2:1b").returncode == 0
     hub.reset()
@@ -330,6 +353,7 @@ def test_offline_pull_of_a_present_model_succeeds_without_network(hub: HubServer
     assert hub.requests() == []
 
 
+@pytest.mark.slow
 def test_pull_of_the_bundled_model_is_already_there(hub: HubServer) -> None:
     result = run_cli("pull", "smollm2:135m", "--json")
     assert result.returncode == 0, result.stderr
@@ -337,6 +361,7 @@ def test_pull_of_the_bundled_model_is_already_there(hub: HubServer) -> None:
     assert hub.requests() == []
 
 
+@pytest.mark.slow
 def test_pull_of_a_path_points_to_import(hub: HubServer) -> None:
     result = run_cli("pull", "./model.gguf")
     assert result.returncode == 1 and b"llamacli import" in result.stderr

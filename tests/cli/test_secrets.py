@@ -58,6 +58,7 @@ def secret_free(result: subprocess.CompletedProcess[bytes], *codes: int) -> byte
     return output
 
 
+@pytest.mark.slow
 def test_pull_list_show_rm_models_never_show_the_token(with_token: HubServer) -> None:
     secret_free(run_cli("show", REF), 0)  # from the Hub: header ranges with the token
     secret_free(run_cli("show", REF, "--json"), 0)
@@ -77,6 +78,7 @@ def test_pull_list_show_rm_models_never_show_the_token(with_token: HubServer) ->
 
 
 @pytest.mark.parametrize(("status", "code"), [(401, 4), (403, 4), (404, 1), (400, 4)])
+@pytest.mark.slow
 def test_a_server_that_quotes_the_token_back_is_never_echoed(with_token: HubServer, status: int, code: int) -> None:
     """The server answers with the Authorization header in its error body and X-Error-Message."""
     from llamacli.errors import LlamacliError
@@ -92,6 +94,7 @@ def test_a_server_that_quotes_the_token_back_is_never_echoed(with_token: HubServ
     assert all(r.authorized for r in with_token.requests())  # the server did see (and quote) the token
 
 
+@pytest.mark.slow
 def test_a_wrong_token_a_missing_file_and_a_dropped_connection(with_token: HubServer) -> None:
     output = secret_free(run_cli("pull", f"hf.co/{REPO}/Absent-Q2_K.gguf"), 1)
     assert b"not found on the Hub" in output

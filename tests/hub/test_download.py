@@ -1,8 +1,12 @@
-"""The resumable download against the loopback server's CDN, through huggingface_hub's HTTP client."""
+"""The resumable download against the loopback server's CDN, through huggingface_hub's HTTP client.
+
+The bytes need not be a model (the download never reads them as one): 3 MB of noise, so these stay quick.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -28,36 +32,42 @@ class Recorder:
         self.retries.append(reason)
 
 
-def request(quant: str = "Q2_K") -> download.Request:
-    remote = hub_api.resolve(LLAMA_1B_REPO, f"Llama-3.2-1B-Instruct-{quant}.gguf")
+FILE = "Llama-3.2-1B-Instruct-Q2_K.gguf"
+
+
+@pytest.fixture
+def data(bare_hub: HubServer, tmp_path: Path) -> bytes:
+    """The served file's bytes, published under the registry's repo and file name."""
+    served = tmp_path / "served.gguf"
+    served.write_bytes(os.urandom(3_000_000))
+    bare_hub.add(LLAMA_1B_REPO, {FILE: served})
+    return served.read_bytes()
+
+
+def request() -> download.Request:
+    remote = hub_api.resolve(LLAMA_1B_REPO, FILE)
     return download.Request(remote.url, remote.headers, remote.size, remote.sha256)
 
 
-def test_a_partial_file_is_completed_with_a_range_request(
-    hub: HubServer, quantized: dict[str, Path], tmp_path: Path
-) -> None:
-    data = quantized["Q2_K"].read_bytes()
+def test_a_partial_file_is_completed_with_a_range_request(bare_hub: HubServer, data: bytes, tmp_path: Path) -> None:
     partial = tmp_path / "x.part"
     partial.write_bytes(data[:1234567])
     progress = Recorder()
     download.fetch(hub_api.client(), request(), partial, progress)
     assert partial.read_bytes() == data
     assert progress.starts == [(len(data), 1234567)] and progress.bytes == len(data) - 1234567
-    assert [r.range for r in hub.requests("/cdn/")] == ["bytes=1234567-"]
+    assert [r.range for r in bare_hub.requests("/cdn/")] == ["bytes=1234567-"]
 
 
-def test_a_server_ignoring_range_restarts_from_zero(hub: HubServer, quantized: dict[str, Path], tmp_path: Path) -> None:
-    data = quantized["Q2_K"].read_bytes()
+def test_a_server_ignoring_range_restarts_from_zero(bare_hub: HubServer, data: bytes, tmp_path: Path) -> None:
     partial = tmp_path / "x.part"
     partial.write_bytes(b"\xff" * 1000)  # wrong bytes: must not survive a restart
-    hub.faults.ignore_range = True
+    bare_hub.faults.ignore_range = True
     download.fetch(hub_api.client(), request(), partial, Recorder())
     assert hashlib.sha256(partial.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
 
 
-def test_wrong_existing_bytes_fail_the_digest_and_are_deleted(
-    hub: HubServer, quantized: dict[str, Path], tmp_path: Path
-) -> None:
+def test_wrong_existing_bytes_fail_the_digest_and_are_deleted(data: bytes, tmp_path: Path) -> None:
     partial = tmp_path / "x.part"
     partial.write_bytes(b"\xff" * 1000)
     with pytest.raises(download.DigestMismatch):
@@ -65,8 +75,8 @@ def test_wrong_existing_bytes_fail_the_digest_and_are_deleted(
     assert not partial.exists()
 
 
-def test_repeated_drops_without_progress_give_up(hub: HubServer, quantized: dict[str, Path], tmp_path: Path) -> None:
-    hub.faults.cut_at = 100_000
+def test_repeated_drops_without_progress_give_up(bare_hub: HubServer, data: bytes, tmp_path: Path) -> None:
+    bare_hub.faults.cut_at = 100_000
     partial = tmp_path / "x.part"
     progress = Recorder()
     with pytest.raises(download.TransferFailed, match="keeps failing"):

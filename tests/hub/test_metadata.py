@@ -37,6 +37,7 @@ def test_pick_quant() -> None:
         hub_api.pick_quant("o/r", ["a-Q4_K_M.gguf", "b-Q4_K_M.gguf"], "Q4_K_M")
 
 
+@pytest.mark.slow
 def test_resolve_reads_validated_metadata(hub: HubServer, quantized: dict[str, Path]) -> None:
     remote = hub_api.resolve(LLAMA_1B_REPO, "Llama-3.2-1B-Instruct-Q8_0.gguf")
     assert remote.size == quantized["Q8_0"].stat().st_size
@@ -45,6 +46,7 @@ def test_resolve_reads_validated_metadata(hub: HubServer, quantized: dict[str, P
     assert "authorization" not in {k.lower() for k in remote.headers}
 
 
+@pytest.mark.slow
 def test_gguf_files_lists_sizes_and_sha256(hub: HubServer, quantized: dict[str, Path]) -> None:
     files = hub_api.gguf_files(LLAMA_1B_REPO)
     assert set(files) == {f"Llama-3.2-1B-Instruct-{q}.gguf" for q in ("Q2_K", "Q4_K_M", "Q8_0")}
@@ -52,6 +54,7 @@ def test_gguf_files_lists_sizes_and_sha256(hub: HubServer, quantized: dict[str, 
     assert size == quantized["Q2_K"].stat().st_size and sha is not None and len(sha) == 64
 
 
+@pytest.mark.slow
 def test_remote_header_equals_the_local_reader_and_reads_only_the_header(
     hub: HubServer, quantized: dict[str, Path]
 ) -> None:
@@ -62,7 +65,11 @@ def test_remote_header_equals_the_local_reader_and_reads_only_the_header(
     assert all(r.range and r.range.startswith("bytes=") for r in hub.requests("/cdn/"))
 
 
-def test_errors_are_domain_errors(hub: HubServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_errors_are_domain_errors(bare_hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = tmp_path / "f.gguf"
+    file.write_bytes(b"GGUF, not read")
+    bare_hub.add(LLAMA_1B_REPO, {"Llama-3.2-1B-Instruct-Q8_0.gguf": file})
+    bare_hub.add("meta/Gated-GGUF", {"Gated-Q8_0.gguf": file}, token="hf_secret_token_123456")
     with pytest.raises(AuthRequired):
         hub_api.resolve("meta/Gated-GGUF", "Gated-Q8_0.gguf")
     with pytest.raises(RemoteNotFound):
@@ -98,16 +105,16 @@ def test_ordinary_hub_file_names_are_safe(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
-def test_hostile_file_names_are_refused_before_any_request(hub: HubServer, name: str) -> None:
+def test_hostile_file_names_are_refused_before_any_request(bare_hub: HubServer, name: str) -> None:
     assert not hub_api.SAFE_FILE.match(name)
     with pytest.raises(DownloadError, match="refusing the file name"):
         hub_api.resolve(LLAMA_1B_REPO, name)
-    assert hub.requests() == []
+    assert bare_hub.requests() == []
 
 
-def test_hostile_names_in_a_listing_are_left_out(hub: HubServer, tmp_path: Path) -> None:
+def test_hostile_names_in_a_listing_are_left_out(bare_hub: HubServer, tmp_path: Path) -> None:
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(b"listed, never served")
     names = [*HOSTILE_NAMES, "Good-Q8_0.gguf", "sub/Nested-Q2_K.gguf"]
-    hub.add("evil/Hostile-Listing", dict.fromkeys(names, junk))
+    bare_hub.add("evil/Hostile-Listing", dict.fromkeys(names, junk))
     assert set(hub_api.gguf_files("evil/Hostile-Listing")) == {"Good-Q8_0.gguf", "sub/Nested-Q2_K.gguf"}

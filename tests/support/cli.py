@@ -8,6 +8,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.support.quick import check_quick_subprocess
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LLAMACLI = str(BIN / "llamacli")
@@ -19,9 +21,13 @@ def run_cli(
     env: Mapping[str, str] | None = None,
     timeout: float = 180,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run the installed `llamacli` as a subprocess, bytes in and out (so ANSI codes can be checked)."""
+    """Run the installed `llamacli` as a subprocess, bytes in and out (so ANSI codes can be checked).
+
+    In a test not marked slow, a command that loads the model is refused (tests/support/quick.py).
+    """
+    check_quick_subprocess(args)
     data = input.encode() if isinstance(input, str) else input
-    return subprocess.run(
+    result = subprocess.run(
         [LLAMACLI, *args],
         input=data,
         stdin=None if data is not None else subprocess.DEVNULL,
@@ -30,3 +36,5 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+    check_quick_subprocess(args, result.returncode)
+    return result
