@@ -47,7 +47,7 @@ PY
     "${pip[@]}" install --quiet --force-reinstall --no-deps "$wheels"/llama_cpp_python-*.whl
     "${pip[@]}" install --quiet "$wheels"/llama_cpp_python-*.whl  # its dependencies
     if has_amx_kernels; then
-      echo "error: llama.cpp still has its AMX kernels after the rebuild; see README, 'CPUs'" >&2
+      echo "error: llama.cpp still has its AMX kernels after the rebuild; see docs/doctor.md" >&2
       exit 1
     fi
   fi
