@@ -20,12 +20,14 @@ class Stats:
     """Timings of one generation, in seconds and tokens per second."""
 
     prompt_tokens: int
-    cached_prompt_tokens: int  # reused from the KV cache of the previous turn, not evaluated again
+    cached_prompt_tokens: int  # not evaluated again: kept from the previous turn, or restored from disk
     generated_tokens: int
     prompt_seconds: float
     generation_seconds: float
     time_to_first_token: float
     load_seconds: float
+    restored_prompt_tokens: int = 0  # of the cached ones, those read from the on-disk prompt cache
+    saved_prompt_tokens: int = 0  # a prefix of this length was written to the on-disk prompt cache
 
     @property
     def prompt_tokens_per_second(self) -> float:

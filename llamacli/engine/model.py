@@ -4,7 +4,9 @@ The generation loop runs on llama.cpp's low-level API (llama_decode and its C sa
 than llama-cpp-python's `Llama` class: per token it does one decode, one sample, a cached piece
 lookup and an incremental UTF-8 decode, so it runs at the native library's speed and its cost does
 not grow with the length of the answer. The KV cache is kept between calls, and a new prompt that
-shares a prefix with what is already evaluated only evaluates the rest (multi-turn chat).
+shares a prefix with what is already evaluated only evaluates the rest (multi-turn chat). With a prompt
+cache directory, the state after the shared messages (a system prompt) is also kept on disk for the
+next process (prefix_states.py, prompt_cache.py).
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from llamacli.engine import native, probe
 from llamacli.engine import threads as threads_module
 from llamacli.engine.chat_template import ChatTemplate, Message, plain_prompt
 from llamacli.engine.events import Completion, Event, Finished, FinishReason, Stats, TextDelta
-from llamacli.engine.params import DEFAULT_CTX, RANDOM_SEED, GenerationParams, LoadParams
+from llamacli.engine.params import DEFAULT_CTX, GenerationParams, LoadParams
+from llamacli.engine.prefix_states import message_boundaries, open_prefix_states
+from llamacli.engine.sampling import make_sampler
 from llamacli.engine.text import TextAssembler
 from llamacli.engine.threads import ThreadGovernor
-from llamacli.errors import ContextBeyondTraining, ContextOverflow, ModelLoadError
+from llamacli.engine.vocab import Vocabulary
+from llamacli.errors import ContextBeyondTraining, ContextOverflow, ModelLoadError, TemplateError
 
 
 class Model:
@@ -65,17 +70,15 @@ class Model:
             # Threads chosen per token from the load (threads.py), unless the user set a number.
             self.governor = None if params.n_threads else ThreadGovernor(threads, self._set_generation_threads)
             self.n_batch = int(ll.llama_n_batch(self._ctx))  # llama.cpp may lower it to fit n_ctx
-            self._vocab = ll.llama_model_get_vocab(self._model)
+            self.vocab = Vocabulary(ll, ll.llama_model_get_vocab(self._model))
             self._memory = ll.llama_get_memory(self._ctx)
             self.template = self._load_template()
+            self._states = open_prefix_states(params, path, self.runtime.config.name, ll, self._ctx, ctx_params)
         except BaseException:
             self.close()
             raise
-        self._pieces: dict[int, bytes] = {}
-        self._eog_tokens: list[int] | None = None
-        self._max_piece_bytes: int | None = None
-        self._piece_buffer = ctypes.create_string_buffer(256)
         self._evaluated: list[int] = []  # tokens whose keys and values are in the KV cache, in order
+        self._canonical = 0  # how many of them were evaluated segment by segment from a fresh context (see below)
         self.load_seconds = time.perf_counter() - started
 
     # -- lifetime -------------------------------------------------------------------------------
@@ -150,7 +153,7 @@ class Model:
     @property
     def n_vocab(self) -> int:
         """Vocabulary size."""
-        return int(self._ll.llama_vocab_n_tokens(self._vocab))
+        return self.vocab.size
 
     @property
     def n_params(self) -> int:
@@ -171,60 +174,44 @@ class Model:
                 return buffer.raw[:n].decode("utf-8", "replace")
             size = n + 1
 
-    def _token_text(self, token: int) -> str:
-        if token < 0:
-            return ""
-        raw = self._ll.llama_vocab_get_text(self._vocab, token)
-        return (raw or b"").decode("utf-8", "replace")
-
     def _load_template(self) -> ChatTemplate | None:
         source = self._ll.llama_model_chat_template(self._model, None)
         if not source:
             return None
-        bos = self._token_text(self._ll.llama_vocab_bos(self._vocab))
-        eos = self._token_text(self._ll.llama_vocab_eos(self._vocab))
+        bos = self.vocab.token_text(self._ll.llama_vocab_bos(self.vocab.handle))
+        eos = self.vocab.token_text(self._ll.llama_vocab_eos(self.vocab.handle))
         return ChatTemplate(source.decode("utf-8", "replace"), bos_token=bos, eos_token=eos)
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         """Tokens of TEXT; special tokens written in the text (<|im_start|>) are parsed as such."""
-        data = text.encode("utf-8")
-        capacity = len(data) + 8
-        while True:
-            tokens = (self._ll.llama_token * capacity)()
-            n = self._ll.llama_tokenize(self._vocab, data, len(data), tokens, capacity, add_special, True)
-            if n >= 0:
-                return list(tokens[:n])
-            capacity = -n
+        return self.vocab.tokenize(text, add_special)
 
     def piece(self, token: int) -> bytes:
         """The bytes of one token (special tokens render as nothing); any length, cached."""
-        cached = self._pieces.get(token)
-        if cached is not None:
-            return cached
-        buffer = self._piece_buffer
-        n = self._ll.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
-        if n < 0:  # longer than the buffer: grow it (llama-cpp-python's fixed 32 bytes truncates here)
-            buffer = self._piece_buffer = ctypes.create_string_buffer(-n)
-            n = self._ll.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
-        piece = buffer.raw[:n]
-        self._pieces[token] = piece
-        return piece
+        return self.vocab.piece(token)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         """Text of TOKENS (special tokens omitted)."""
-        return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
+        return self.vocab.detokenize(tokens)
 
-    def render(self, messages: Sequence[Message]) -> list[int]:
+    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> list[int]:
         """Prompt tokens for a conversation, through the model's own chat template."""
         if self.template is None:
             text, add_special = plain_prompt(messages), True
         else:
-            text = self.template.render(messages)
+            text = self.template.render(messages, add_generation_prompt)
             # Templates that write the BOS token themselves must not get a second one from the tokenizer.
             bos = self.template.bos_token
             add_special = not (bos and text.startswith(bos))
         self._refuse_certain_overflow(text)
         return self.tokenize(text, add_special=add_special)
+
+    def _prefix_tokens(self, messages: Sequence[Message]) -> list[int] | None:
+        """The first messages of a conversation as tokens, without a generation prompt; None if refused."""
+        try:
+            return self.render(messages, add_generation_prompt=False)
+        except TemplateError:  # some templates insist on a conversation ending with the user
+            return None
 
     def _refuse_certain_overflow(self, text: str) -> None:
         """ContextOverflow, without tokenizing, for a text too long for the window whatever its tokens.
@@ -235,10 +222,7 @@ class Model:
         if len(text) <= self.n_ctx * 16:  # cheap common case: a token rarely covers more than 16 characters
             return
         size = len(text.encode("utf-8"))
-        if self._max_piece_bytes is None:
-            n_vocab = self._ll.llama_vocab_n_tokens(self._vocab)
-            self._max_piece_bytes = max(1, max(len(self.piece(t)) for t in range(n_vocab)))
-        at_least = -(-size // self._max_piece_bytes)
+        at_least = -(-size // self.vocab.max_piece_bytes())
         if at_least >= self.n_ctx:
             raise ContextOverflow(at_least, self.n_ctx, self.n_ctx_train, at_least=True)
 
@@ -256,77 +240,89 @@ class Model:
 
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[Event]:
         """Stream the assistant's answer to MESSAGES: TextDelta events, then one Finished."""
-        return self.stream_tokens(self.render(messages), params)
+        prompt = self.render(messages)
+        return self.stream_tokens(prompt, params, self.boundaries(messages, prompt))
 
-    def stream_tokens(self, prompt: Sequence[int], params: GenerationParams) -> Iterator[Event]:
-        """Stream a completion of PROMPT tokens; raises ContextOverflow before doing any work."""
+    def boundaries(self, messages: Sequence[Message], prompt: Sequence[int]) -> list[int]:
+        """Where PROMPT (MESSAGES rendered) has its messages end, but the last: for `stream_tokens`."""
+        return message_boundaries(messages, prompt, self._prefix_tokens) if len(messages) > 1 else []
+
+    def stream_tokens(
+        self, prompt: Sequence[int], params: GenerationParams, boundaries: Sequence[int] = ()
+    ) -> Iterator[Event]:
+        """Stream a completion of PROMPT tokens; raises ContextOverflow before doing any work.
+
+        BOUNDARIES (ascending prefix lengths where messages end) are where the prompt is evaluated in separate
+        parts, and where states can come from and go to the prompt cache.
+        """
         if len(prompt) >= self.n_ctx:
             raise ContextOverflow(len(prompt), self.n_ctx, self.n_ctx_train)
-        return self._generate(list(prompt), params)
+        return self._generate(list(prompt), params, list(boundaries))
 
-    def _evaluate_prompt(self, prompt: list[int]) -> int:
-        """Bring the KV cache to PROMPT, reusing the common prefix; returns the reused count."""
-        ll = self._ll
+    def _evaluate_prompt(self, prompt: list[int], boundaries: list[int]) -> tuple[int, int, int]:
+        """Bring the KV cache to PROMPT, reusing what it can; returns (reused, restored from disk, saved) counts.
+
+        A state goes to disk only if it was computed part by part from an empty context, as every uncached
+        run computes it, so that restoring it gives the same numbers (prefix_states.py).
+        """
+        reused, restored, canonical = self._starting_point(prompt, boundaries)
+        self._ll.llama_memory_seq_rm(self._memory, -1, reused, -1)
+        del self._evaluated[reused:]
+        self._canonical = 0
+        states = self._states if canonical else None
+        keep_at = boundaries[-1] if states is not None and boundaries else -1
+        saved = 0
+        native.note_threads_started()
+        start = reused
+        for end in [b for b in boundaries if b > reused] + [len(prompt)]:
+            self._decode_prompt(prompt, start, end)
+            if end == keep_at and states is not None and states.save(self._ll, self._ctx, prompt, end):
+                saved = end
+            start = end
+        self._canonical = len(prompt) if canonical else 0
+        return reused, restored, saved
+
+    def _starting_point(self, prompt: list[int], boundaries: list[int]) -> tuple[int, int, bool]:
+        """(tokens kept, of which restored from disk, whether they are as a fresh evaluation computes them)."""
         reused = 0
         for have, want in zip(self._evaluated, prompt, strict=False):
             if have != want:
                 break
             reused += 1
         reused = min(reused, len(prompt) - 1)  # the last prompt token is decoded again for fresh logits
-        ll.llama_memory_seq_rm(self._memory, -1, reused, -1)
-        del self._evaluated[reused:]
-        native.note_threads_started()
-        for start in range(reused, len(prompt), self.n_batch):
-            chunk = prompt[start : start + self.n_batch]
+        canonical = reused == 0 or (reused in boundaries and reused <= self._canonical)
+        found = self._states.find(prompt, [b for b in boundaries if b > reused]) if self._states else None
+        if self._states is None or found is None:
+            return reused, 0, canonical
+        self.reset()
+        if not self._states.restore(self._ll, self._ctx, self._memory, prompt, *found):
+            return 0, 0, True
+        self._evaluated.extend(prompt[: found[0]])
+        return found[0], found[0], True
+
+    def _decode_prompt(self, prompt: list[int], start: int, end: int) -> None:
+        """Evaluate PROMPT[start:end] in batches of n_batch; ContextOverflow if llama.cpp cannot."""
+        ll = self._ll
+        for first in range(start, end, self.n_batch):
+            chunk = prompt[first : min(first + self.n_batch, end)]
             array = (ll.llama_token * len(chunk))(*chunk)
             if ll.llama_decode(self._ctx, ll.llama_batch_get_one(array, len(chunk))) != 0:
                 ll.llama_memory_seq_rm(self._memory, -1, len(self._evaluated), -1)
                 raise ContextOverflow(len(prompt), self.n_ctx, self.n_ctx_train)
             self._evaluated.extend(chunk)
-        return reused
 
     def reset(self) -> None:
         """Forget the KV cache: the next prompt is evaluated from scratch."""
         self._ll.llama_memory_clear(self._memory, True)
         self._evaluated.clear()
+        self._canonical = 0
 
-    def _end_of_generation_tokens(self) -> list[int]:
-        if self._eog_tokens is None:  # a scan of the whole vocabulary: once per model
-            ll, vocab = self._ll, self._vocab
-            self._eog_tokens = [t for t in range(ll.llama_vocab_n_tokens(vocab)) if ll.llama_vocab_is_eog(vocab, t)]
-        return self._eog_tokens
-
-    def _make_sampler(self, params: GenerationParams) -> Any:
+    def _generate(self, prompt: list[int], params: GenerationParams, boundaries: list[int]) -> Iterator[Event]:
         ll = self._ll
-        chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-        add = ll.llama_sampler_chain_add
-        if params.ignore_eos:
-            banned = self._end_of_generation_tokens()
-            biases = (ll.llama_logit_bias * len(banned))(*[ll.llama_logit_bias(t, float("-inf")) for t in banned])
-            add(chain, ll.llama_sampler_init_logit_bias(ll.llama_vocab_n_tokens(self._vocab), len(banned), biases))
-        if params.repeat_penalty != 1.0:
-            n_vocab = ll.llama_vocab_n_tokens(self._vocab)
-            add(chain, ll.llama_sampler_init_penalties(n_vocab, params.repeat_last_n, params.repeat_penalty, 0.0, 0.0))
-        if params.temperature <= 0:
-            add(chain, ll.llama_sampler_init_greedy())
-            return chain
-        if params.top_k > 0:
-            add(chain, ll.llama_sampler_init_top_k(params.top_k))
-        if params.top_p < 1.0:
-            add(chain, ll.llama_sampler_init_top_p(params.top_p, 1))
-        if params.min_p > 0.0:
-            add(chain, ll.llama_sampler_init_min_p(params.min_p, 1))
-        add(chain, ll.llama_sampler_init_temp(params.temperature))
-        seed = ll.LLAMA_DEFAULT_SEED if params.seed in (None, RANDOM_SEED) else params.seed & 0xFFFFFFFF
-        add(chain, ll.llama_sampler_init_dist(seed))
-        return chain
-
-    def _generate(self, prompt: list[int], params: GenerationParams) -> Iterator[Event]:
-        ll = self._ll
-        sampler = self._make_sampler(params)
+        sampler = make_sampler(ll, self.vocab, params)
         started = time.perf_counter()
         try:
-            reused = self._evaluate_prompt(prompt)
+            reused, restored, saved = self._evaluate_prompt(prompt, boundaries)
         except BaseException:
             ll.llama_sampler_free(sampler)
             raise
@@ -337,8 +333,8 @@ class Model:
             governor.begin()
         # Hot loop: everything bound to locals; per token one sample, one decode, one cached piece.
         sample, decode, is_eog = ll.llama_sampler_sample, ll.llama_decode, ll.llama_vocab_is_eog
-        ctx, vocab, evaluated = self._ctx, self._vocab, self._evaluated
-        assembler = TextAssembler(self.piece, params.stop)
+        ctx, vocab, evaluated = self._ctx, self.vocab.handle, self._evaluated
+        assembler = TextAssembler(self.vocab.piece, params.stop)
         push = assembler.push
         token_slot = (ll.llama_token * 1)()
         batch = ll.llama_batch_get_one(token_slot, 1)
@@ -382,6 +378,8 @@ class Model:
             Stats(
                 prompt_tokens=len(prompt),
                 cached_prompt_tokens=reused,
+                restored_prompt_tokens=restored,
+                saved_prompt_tokens=saved,
                 generated_tokens=generated,
                 prompt_seconds=prompt_done - started,
                 generation_seconds=finished - prompt_done,

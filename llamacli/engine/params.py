@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_CTX = 4096  # capped by the model's trained context; memory grows linearly with it
+DEFAULT_PROMPT_CACHE_BYTES = 4 * 1024**3  # prompt states on disk (prompt_cache.py): a few GB, oldest go first
 RANDOM_SEED = -1  # what llama.cpp's tools and most front ends take for "a random seed"
 
 
 @dataclass(frozen=True)
 class LoadParams:
-    """How to load a GGUF: context window, threads, logging."""
+    """How to load a GGUF: context window, threads, logging, the on-disk prompt cache."""
 
     n_ctx: int | None = None  # None: min(trained context, DEFAULT_CTX)
     n_threads: int | None = None  # None: physical cores, fewer while other processes take some (threads.py)
@@ -19,6 +20,11 @@ class LoadParams:
     native_log: bool = False  # let llama.cpp's own log lines through to stderr (--debug)
     probe_cache: Path | None = None  # where the self-test's verdicts are kept (probe.py); None: once per process
     reference_model: Path | None = None  # a known-good GGUF for the machine's self-test (the bundled model)
+    # The file's verified sha256 when the store has it; None: its path, size and mtime stand for it. Part of the
+    # prompt cache's key, so that a state is only ever restored into the model that computed it.
+    model_identity: str | None = None
+    prompt_cache_dir: Path | None = None  # where prompt prefix states are kept (prompt_cache.py); None: no caching
+    prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES  # the cap on that directory
 
 
 @dataclass(frozen=True)
