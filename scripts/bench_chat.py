@@ -30,7 +30,7 @@ from llamacli.engine import Finished, GenerationParams, LoadParams, Model
 from llamacli.history.database import History
 from llamacli.models import registry
 from llamacli.models.locate import LocalModel, package_file
-from llamacli.services.chat import ChatSession, model_loader
+from llamacli.services.chat import ChatSession
 from llamacli.services.chat_commands import Command
 
 BIN = Path(sys.executable).parent
@@ -44,7 +44,7 @@ def kv_reuse(path: Path) -> None:
     params = GenerationParams(temperature=0, max_tokens=32, ignore_eos=True)
     local = LocalModel("smollm2:135m", path)
     with tempfile.TemporaryDirectory() as home, History(Path(home) / "history.db") as history:
-        session = ChatSession(Model(path, load), local, params, history, model_loader(load, lambda r: local))
+        session = ChatSession(Model(path, load), local, params, history, lambda r: (local, Model(path, load)))
         rows = []
         for turn in range(1, TURNS + 1):
             started = time.perf_counter()

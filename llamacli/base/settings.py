@@ -82,7 +82,7 @@ class Settings:
     The same class holds what config.toml says and what the flags say, so that one can go over the other.
     """
 
-    default_model: str | None = None  # None: the picker's choice among downloaded models (see cli/auto_model.py)
+    default_model: str | None = None  # None: the picker's choice among downloaded models (see services/auto_choice.py)
     system: str | None = None
     temperature: float | None = None
     top_p: float | None = None

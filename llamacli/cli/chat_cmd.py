@@ -1,28 +1,15 @@
-"""`llamacli chat`: an interactive conversation with a model loaded once.
-
-The loop reads a line, hands commands to the session and messages to the model, and shows the answer
-as it streams (Markdown on a terminal, raw text otherwise). Ctrl-C during an answer stops it and keeps
-what came; every turn is already in the history database when it is shown.
-"""
+"""`llamacli chat`: an interactive conversation with a model loaded once (the loop is in cli/chat_ui.py)."""
 
 from __future__ import annotations
 
-import os
-import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from llamacli.base import paths
 from llamacli.cli import options
 from llamacli.cli.output import Output
-from llamacli.errors import LlamacliError, UsageError
+from llamacli.errors import UsageError
 from llamacli.models import references
-
-if TYPE_CHECKING:
-    from llamacli.cli.chat_input import PlainInput, TerminalInput
-    from llamacli.engine import GenerationParams, LoadParams
-    from llamacli.services.chat import ChatSession
 
 
 def chat(
@@ -67,21 +54,24 @@ def chat(
 
     Every option's default can be set in config.toml (README: Configuration).
     """
-    if offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
+    from llamacli.cli import loading
+    from llamacli.cli.chat_ui import start_chat
+
+    out = Output()
     reference, conversation = _split_words(list(words or []), resume, model)
     flags = options.flags(locals())
-    chosen = options.resolve(Output(), flags, debug=debug)
+    chosen = options.resolve(out, flags, debug=debug)
     # A conversation being continued keeps its own system prompt unless --system is given.
     system = system if resume else chosen.system
+    policy = loading.policy(out, offline=offline, pull_best=pull)
     start_chat(
         reference,
         chosen.load,
         chosen.gen,
+        policy,
         system=system,
         resume=resume,
         conversation=conversation,
-        pull=pull and not offline,
         verbose=verbose,
     )
 
@@ -99,100 +89,3 @@ def _split_words(words: list[str], resume: bool, model: str | None) -> tuple[str
         else:
             raise UsageError(f"two models given: '{reference}' and '{word}'", "name one model")
     return reference, conversation
-
-
-def start_chat(
-    reference: str | None,
-    load: LoadParams,
-    gen: GenerationParams,
-    *,
-    system: str | None = None,
-    resume: bool = False,
-    conversation: str | None = None,
-    pull: bool = False,
-    verbose: bool = False,
-) -> None:
-    """Open the session (resuming one if asked) and run the loop until /bye or Ctrl-D."""
-    from llamacli.cli import auto_model
-    from llamacli.cli.chat_input import PlainInput, TerminalInput
-    from llamacli.cli.run_cmd import warn_if_too_big
-    from llamacli.engine import Model
-    from llamacli.history.database import History
-    from llamacli.services import run as service
-    from llamacli.services.chat import ChatSession, conversation_to_continue, model_loader
-
-    out = Output()
-    history = History.open()
-    try:
-        past = conversation_to_continue(history, conversation) if resume else None
-        if past is None and auto_model.wants_auto(reference):
-            explicit = reference == auto_model.AUTO
-            local = auto_model.resolve_auto(out, load.n_ctx, explicit=explicit, pull=pull)
-        else:
-            local = service.resolve(reference or (past.model if past else None))
-        warn_if_too_big(out, local, load.n_ctx)
-        with out.status(f"Loading {local.name}…"):
-            model = Model(local.path, load)
-        if verbose:
-            out.dim(model.runtime_summary())
-        loader = model_loader(load, service.resolve)
-        session = ChatSession(model, local, gen, history, loader, system=system, notify=out.notice)
-        if past:
-            session.continue_from(past)
-        interactive = sys.stdin.isatty()
-        reader = TerminalInput(paths.data_dir() / "chat-input-history") if interactive else PlainInput()
-        try:
-            if interactive:
-                _welcome(out, session)
-            _loop(out, session, reader)
-        finally:
-            session.close()
-    finally:
-        history.close()
-
-
-def _welcome(out: Output, session: ChatSession) -> None:
-    from llamacli.cli.chat_view import markdown_stream
-
-    resumed = f", continuing conversation {session.conversation_id}" if session.conversation_id else ""
-    out.dim(
-        f"Chatting with {session.local.name} (context {session.model.n_ctx} tokens{resumed}). "
-        "/help for commands, /bye or Ctrl-D to leave."
-    )
-    if session.turns:
-        out.dim(f"{len(session.turns)} earlier messages; the last answer was:")
-        last = next((t.content for t in reversed(session.turns) if t.role == "assistant"), "")
-        renderer = markdown_stream(out)  # as it was shown: Markdown, wrapped at word boundaries
-        if renderer is None:
-            out.answer(last.rstrip() + "\n")
-        else:
-            renderer.feed(last.rstrip())
-            renderer.finish()
-
-
-def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput) -> None:
-    from llamacli.cli.chat_view import show_answer
-    from llamacli.errors import ChatCommandError
-    from llamacli.services import chat_commands
-
-    while (line := reader.read()) is not None:
-        try:
-            parsed = chat_commands.parse(line)
-            if isinstance(parsed, str):
-                if not parsed.strip():
-                    continue
-                show_answer(out, session.say(parsed), stats=session.show_stats)
-                continue
-            reply = session.run(parsed)
-            for text in reply.lines:
-                out.notice(text)
-            if reply.answer is not None:
-                show_answer(out, reply.answer, stats=session.show_stats)
-            if reply.exit:
-                return
-        except ChatCommandError as e:
-            out.notice(f"{e.message}" + (f" ({e.hint})" if e.hint else ""))
-        except LlamacliError as e:  # a bad /model or /load, a message too long: the chat goes on
-            out.error(e.message, e.hint)
-        except KeyboardInterrupt:  # e.g. during a /model load: back to the prompt, the chat goes on
-            out.notice("(interrupted)")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from llamacli.base.sizes import format_parameters, format_size
 from llamacli.cli.output import Output, inert, table
-from llamacli.cli.progress import PullProgress
+from llamacli.cli.progress import pull_with_progress
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 REF = Annotated[str, typer.Argument(metavar="MODEL", help="Registry name, hf.co/OWNER/REPO[:QUANT|/FILE] or path.")]
@@ -107,14 +107,6 @@ def pull(
     else:
         state = "already up to date" if result.present or not result.downloaded else "pulled"
         out.notice(f"{result.name}: {state} ({format_size(result.size)}) {result.path}")
-
-
-def pull_with_progress(out: Output, model: str, force: bool = False) -> Any:
-    """Pull MODEL with a progress display on stderr; the service's PullResult."""
-    from llamacli.services import models
-
-    with PullProgress(out, model) as progress:
-        return models.pull(model, progress, out.notice, force=force)
 
 
 def list_models(json_output: JSON = False) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llamacli.base.sizes import format_size
 from llamacli.cli.output import Output
+
+if TYPE_CHECKING:
+    from llamacli.services.models import PullResult
 
 
 class PullProgress:
@@ -92,3 +95,11 @@ def _speed_column() -> Any:
             return Text(f"{format_size(speed)}/s" if speed else "?", style="progress.data.speed")
 
     return BinarySpeed()
+
+
+def pull_with_progress(out: Output, model: str, force: bool = False) -> PullResult:
+    """Pull MODEL with a progress display on stderr; the service's PullResult."""
+    from llamacli.services import models
+
+    with PullProgress(out, model) as progress:
+        return models.pull(model, progress, out.notice, force=force)

@@ -77,13 +77,11 @@ def recommend(
     out.answer(render(report))
 
 
-def calibrate_with_status(out: Output, recalibrate: bool, quick: bool = False) -> Calibration:
-    """The machine's calibration, saying on stderr why when it has to be measured (QUICK: for `run`)."""
+def calibrate_with_status(out: Output, recalibrate: bool) -> Calibration:
+    """The machine's calibration, saying on stderr why when it has to be measured."""
     from llamacli.services import recommend as service
 
-    return service.calibration(
-        recalibrate, quick=quick, notify=out.notice, measuring=lambda: out.status("Calibrating…")
-    )
+    return service.calibration(recalibrate, notify=out.notice, measuring=lambda: out.status("Calibrating…"))
 
 
 def _machine_lines(hw: Hardware, calib: Calibration, engine: Verdict | None) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
@@ -105,28 +104,23 @@ def run(
 
     Every option's default can be set in config.toml (README: Configuration).
     """
-    from llamacli.engine import Model
+    from llamacli.cli import loading
     from llamacli.services import run as service
 
-    if offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
     out = Output()
     reference, prompt = _split_words(list(words or []), model)
     flags = options.flags(locals())
     chosen = options.resolve(out, flags, debug=debug)
-    load, gen, system = chosen.load, chosen.gen, chosen.system
+    policy = loading.policy(out, offline=offline, pull_best=pull)
     if not prompt.strip() and not json_output and sys.stdin.isatty() and sys.stdout.isatty():
-        from llamacli.cli.chat_cmd import start_chat  # `run MODEL` on a terminal, no prompt: a chat
+        from llamacli.cli.chat_ui import start_chat  # `run MODEL` on a terminal, no prompt: a chat
 
-        start_chat(reference, load, gen, system=system, pull=pull and not offline, verbose=verbose)
+        start_chat(reference, chosen.load, chosen.gen, policy, system=chosen.system, verbose=verbose)
         return
     text = service.compose_prompt(prompt, _read_stdin(out))
-    local = _choose(out, reference, load.n_ctx, pull=pull, offline=offline)
-    warn_if_too_big(out, local, load.n_ctx)
-    with out.status(f"Loading {local.name}…"):
-        engine = Model(local.path, load)
+    local, engine = loading.open_model(out, reference, chosen.load, policy)
     with engine:
-        events = engine.stream(service.conversation(text, system), gen)
+        events = engine.stream(service.conversation(text, chosen.system), chosen.gen)
         try:
             _render(out, events, local, json_output=json_output, verbose=verbose)
             if verbose:
@@ -137,42 +131,6 @@ def run(
         except BrokenPipeError:
             out.silence_stdout()
             raise typer.Exit(EPIPE_EXIT) from None
-
-
-def warn_if_too_big(out: Output, local: LocalModel, n_ctx: int | None) -> None:
-    """Say so on stderr before llama.cpp tries to load a model that will not fit in memory."""
-    from llamacli.sizing import fit
-
-    line = fit.warning(local.name, fit.check_local(local.path, local.variant, n_ctx))
-    if line:
-        out.notice(line)
-
-
-def _choose(out: Output, reference: str | None, n_ctx: int | None, *, pull: bool, offline: bool) -> LocalModel:
-    """The model to run: the picker's choice (see auto_model), or the one named or configured."""
-    from llamacli.cli import auto_model
-
-    if auto_model.wants_auto(reference):
-        return auto_model.resolve_auto(out, n_ctx, explicit=reference == auto_model.AUTO, pull=pull and not offline)
-    return _resolve_or_pull(out, reference, offline)
-
-
-def _resolve_or_pull(out: Output, reference: str | None, offline: bool) -> LocalModel:
-    """The local model; one not downloaded yet is pulled first (with a notice), unless offline."""
-    from llamacli.errors import ModelNotLocal
-    from llamacli.services import run as service
-
-    try:
-        return service.resolve(reference)
-    except ModelNotLocal as e:
-        if offline or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-            raise
-        missing, why = e.name, "changed on disk since it was verified" if e.changed else "is not downloaded yet"
-    out.notice(f"{missing} {why}: pulling it first")
-    from llamacli.cli.models_cmd import pull_with_progress
-
-    pull_with_progress(out, missing)
-    return service.resolve(reference)
 
 
 def _render(out: Output, events: Iterator[Event], local: LocalModel, *, json_output: bool, verbose: bool) -> None:

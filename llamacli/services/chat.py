@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from llamacli.engine import Event, Finished, GenerationParams, LoadParams, Model, TextDelta
+from llamacli.engine import Event, Finished, GenerationParams, Model, TextDelta
 from llamacli.engine.chat_template import Message
 from llamacli.errors import ChatCommandError, ContextOverflow, ConversationNotFound, HistoryUnavailable, NameTaken
 from llamacli.history.database import Conversation, Entry, History
@@ -29,7 +29,7 @@ from llamacli.services import chat_commands
 from llamacli.services.chat_commands import Command
 
 FLUSH_SECONDS = 0.5  # how often a streaming answer is written to the history (a kill loses at most this)
-Loader = Callable[[str], tuple[LocalModel, Model]]
+Loader = Callable[[str], tuple[LocalModel, Model]]  # /model REF: services.loading.loader in every front end
 
 
 @dataclass(frozen=True)
@@ -375,13 +375,3 @@ def conversation_to_continue(history: History, key: str | None) -> Conversation:
     if found is None:
         raise ConversationNotFound("latest")
     return found
-
-
-def model_loader(load: LoadParams, resolve: Callable[[str], LocalModel]) -> Loader:
-    """A loader for /model: resolve the reference, then load it with the session's load parameters."""
-
-    def loader(reference: str) -> tuple[LocalModel, Model]:
-        local = resolve(reference)
-        return local, Model(local.path, load)
-
-    return loader

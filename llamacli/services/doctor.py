@@ -16,6 +16,7 @@ from importlib import metadata
 from typing import Any
 
 from llamacli.base import hardware, paths, settings
+from llamacli.base.offline import offline_env
 from llamacli.errors import LlamacliError
 from llamacli.models import registry
 from llamacli.models.store import Store
@@ -123,7 +124,7 @@ def _answers_offline(env: Mapping[str, str]) -> list[Check]:
     from llamacli.engine.chat_template import Message
     from llamacli.services import run
 
-    offline = {**env, "HF_HUB_OFFLINE": "1"}
+    offline = offline_env(env)
     with _sockets_recorded() as attempts:
         try:
             local = run.resolve(settings.BUILTIN_DEFAULT_MODEL, offline)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llamacli.base import paths
+from llamacli.base.offline import is_offline
 from llamacli.base.sizes import format_size
 from llamacli.errors import (
     DownloadError,
@@ -21,6 +22,7 @@ from llamacli.errors import (
     ModelNotLocal,
     ModelNotPulled,
     NotEnoughDisk,
+    OfflineRefused,
     PackageMissing,
     StoreError,
 )
@@ -63,10 +65,6 @@ class LocalEntry:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
         return {**self.__dict__, "path": str(self.path)}
-
-
-def _offline(env: Mapping[str, str]) -> bool:
-    return env.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def display_name(manifest: Manifest, reg: Registry) -> str:
@@ -153,8 +151,10 @@ def pull(
     repo, file, quant = target
     store = Store.default(env)
     existing = find_manifest(references.parse(text), reg, store)
-    if existing is not None and _offline(env):
-        return PullResult(display_name(existing, reg), store.file_of(existing), existing.size, "", 0, present=True)
+    if is_offline(env):  # refused here: huggingface_hub only knows the offline mode it saw at import
+        if existing is not None:
+            return PullResult(display_name(existing, reg), store.file_of(existing), existing.size, "", 0, present=True)
+        raise OfflineRefused(f"downloading {repo}")
     if file is None:
         file = metadata.pick_quant(repo, list(metadata.gguf_files(repo)), quant)
     remote = metadata.resolve(repo, file)
@@ -336,7 +336,7 @@ def show(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, Path | No
         local = locate(text, reg, env)
         return local.name, local.path, gguf_info.read(local.path, paths.cache_dir(env))
     except ModelNotLocal:
-        if _offline(env):
+        if is_offline(env):
             raise
     target = _pull_target(text, reg)
     assert not isinstance(target, LocalModel)

@@ -12,7 +12,7 @@ from llamacli.engine import Finished, GenerationParams, LoadParams, Model, TextD
 from llamacli.errors import ChatCommandError, ContextOverflow, HistoryUnavailable
 from llamacli.history.database import History
 from llamacli.models.locate import LocalModel
-from llamacli.services.chat import ChatEvent, ChatSession, Trimmed, conversation_to_continue, model_loader
+from llamacli.services.chat import ChatEvent, ChatSession, Trimmed, conversation_to_continue
 from llamacli.services.chat_commands import Command, parse
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ def make_session(path: Path, n_ctx: int = 2048, **kwargs: object) -> ChatSession
         local=local,
         params=GREEDY,
         history=History.open(),
-        loader=model_loader(load, lambda ref: LocalModel(ref, path)),
+        loader=lambda ref: (LocalModel(ref, path), Model(path, load)),  # every name is this file
         **kwargs,  # type: ignore[arg-type]
     )
 

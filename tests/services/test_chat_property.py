@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llamacli.engine import GenerationParams, LoadParams
+from llamacli.engine import GenerationParams, LoadParams, Model
 from llamacli.errors import ChatCommandError, ConversationNotFound, LlamacliError
 from llamacli.history.database import History
 from llamacli.models.locate import LocalModel
-from llamacli.services.chat import ChatSession, conversation_to_continue, model_loader
+from llamacli.services.chat import ChatSession, conversation_to_continue
 from llamacli.services.chat_commands import Command
 from tests.services.test_chat import THREADS, drain
 
@@ -66,9 +66,12 @@ class Driver:
         self.session = self._open(MODELS[0])
 
     def _open(self, name: str) -> ChatSession:
-        loader = model_loader(self.load, lambda reference: LocalModel(reference, self.gguf))
-        local, model = loader(name)
-        return ChatSession(model, local, PARAMS, History(self.db), loader)
+        local, model = self._load(name)
+        return ChatSession(model, local, PARAMS, History(self.db), self._load)
+
+    def _load(self, reference: str) -> tuple[LocalModel, Model]:
+        """The session's /model loader: every name is the one test file."""
+        return LocalModel(reference, self.gguf), Model(self.gguf, self.load)
 
     def restart(self, key: str | None) -> None:
         """Leave, then `llamacli chat --continue [KEY]` with the model the conversation was last with."""

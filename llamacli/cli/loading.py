@@ -1,0 +1,40 @@
+"""The terminal side of getting a model (services/loading.py): its notices, pull bars and status lines."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llamacli.cli.output import Output
+
+if TYPE_CHECKING:
+    from llamacli.engine import LoadParams, Model
+    from llamacli.models.locate import LocalModel
+    from llamacli.services.loading import Feedback, Policy
+
+
+def feedback(out: Output) -> Feedback:
+    """Notices on stderr, a progress bar (or line) per pull, a status while calibrating."""
+    from llamacli.cli.progress import PullProgress
+    from llamacli.services.loading import Feedback
+
+    return Feedback(
+        notify=out.notice,
+        pulling=lambda name: PullProgress(out, name),
+        measuring=lambda: out.status("Calibrating…"),
+    )
+
+
+def policy(out: Output, *, offline: bool, pull_best: bool) -> Policy:
+    """`--offline` and `--pull` as policy; a script (stderr not a terminal) keeps the picker's choice."""
+    from llamacli.services.loading import Policy
+
+    return Policy(offline=offline, pull_best=pull_best, keep_choice=not out.stderr_tty)
+
+
+def open_model(out: Output, reference: str | None, params: LoadParams, how: Policy) -> tuple[LocalModel, Model]:
+    """Choose (pulling, warning) as the service says, then load under a "Loading…" status."""
+    from llamacli.services import loading
+
+    choice = loading.choose(reference, params, how, feedback(out))
+    with out.status(f"Loading {choice.local.name}…"):
+        return choice.local, loading.load(choice, params)

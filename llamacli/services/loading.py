@@ -1,0 +1,164 @@
+"""How every front end gets a model: choose it, pull it when it is missing, check that it fits, load it.
+
+`run`, `chat`, chat's `/model` and any later front end go through here, so they behave the same for a
+model that is missing (pulled first, with a notice), unfit (a warning) or changed on disk since it was
+verified (pulled again). Two steps, `choose` then `load`, so a front end can show a status around the
+load. Offline is policy, never a write to os.environ: with it (or HF_HUB_OFFLINE in the env given),
+nothing here touches the network, and a model that is not on disk is `ModelNotLocal`, which says how to
+get it. Services never print: what the person should hear goes to `Feedback.notify`, a download's
+progress to the display `Feedback.pulling` gives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llamacli.base.offline import is_offline
+from llamacli.engine.params import LoadParams
+from llamacli.errors import ModelNotLocal
+from llamacli.models.locate import LocalModel
+from llamacli.services import auto_choice
+from llamacli.services import run as run_service
+
+if TYPE_CHECKING:
+    from llamacli.engine import Model
+    from llamacli.hub.download import Progress
+    from llamacli.services.chat import Loader
+    from llamacli.sizing.fit import MemoryFit
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the service may do to get a model: the network, pulls, and the picker's memory."""
+
+    offline: bool = False  # never touch the network (--offline); HF_HUB_OFFLINE in the env counts too
+    pull_if_missing: bool = True  # a named model not downloaded, or changed on disk, is pulled first
+    pull_best: bool = False  # with the picker: first download the model `recommend` picks (--pull)
+    force: bool = False  # pull a model even when it will not fit in memory
+    keep_choice: bool = False  # a script naming no model: the picker's choice is kept for later runs
+
+
+def _silent(_: str) -> None:
+    """The default notify: say nothing."""
+
+
+@contextlib.contextmanager
+def _no_display(_: str) -> Iterator[Progress]:
+    """The default pull display: none."""
+    from llamacli.hub.download import Silent
+
+    yield Silent()
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """How the service talks to the person while it works (a front end's; silent by default)."""
+
+    notify: Callable[[str], None] = _silent  # one line: a pull about to start, a fit warning, the picker's choice
+    pulling: Callable[[str], AbstractContextManager[Progress]] = _no_display  # a display around one pull
+    measuring: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext  # around a calibration
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The model that will be loaded, and its memory verdict (None: it could not be sized)."""
+
+    local: LocalModel
+    fit: MemoryFit | None
+
+
+def choose(
+    reference: str | None,
+    params: LoadParams,
+    policy: Policy = Policy(),
+    feedback: Feedback = Feedback(),
+    env: Mapping[str, str] = os.environ,
+) -> Choice:
+    """The model for REFERENCE (None: the configured default, else the picker's; `auto`: the picker's).
+
+    Pulls it first when it is missing or changed and the POLICY allows; warns when it will not fit.
+    """
+    offline = policy.offline or is_offline(env)
+    if auto_choice.wants_auto(reference, env):
+        local = auto_choice.choose(params.n_ctx, _picking(reference, policy, offline, feedback, env), env)
+    else:
+        local = _named(reference, policy, offline, feedback, env)
+    verdict = check_fit(local, params.n_ctx, env)
+    _warn(local, verdict, feedback)
+    return Choice(local, verdict)
+
+
+def load(choice: Choice, params: LoadParams) -> Model:
+    """Load CHOICE with PARAMS (ModelLoadError for a file llama.cpp refuses)."""
+    from llamacli.engine import Model
+
+    return Model(choice.local.path, params)
+
+
+def loader(
+    params: LoadParams, policy: Policy = Policy(), feedback: Feedback = Feedback(), env: Mapping[str, str] = os.environ
+) -> Loader:
+    """A chat's `/model REF`: the same choice, pull and fit check as the model the chat started with."""
+
+    def load_reference(reference: str) -> tuple[LocalModel, Model]:
+        choice = choose(reference, params, policy, feedback, env)
+        return choice.local, load(choice, params)
+
+    return load_reference
+
+
+def check_fit(local: LocalModel, n_ctx: int | None, env: Mapping[str, str] = os.environ) -> MemoryFit | None:
+    """The memory verdict for LOCAL at N_CTX: the one place loading asks sizing."""
+    from llamacli.sizing import fit
+
+    return fit.check_local(local.path, local.variant, n_ctx, env)
+
+
+def _warn(local: LocalModel, verdict: MemoryFit | None, feedback: Feedback) -> None:
+    """Say so before llama.cpp tries to load a model that will not fit in memory."""
+    from llamacli.sizing import fit
+
+    if line := fit.warning(local.name, verdict):
+        feedback.notify(line)
+
+
+def _named(
+    reference: str | None, policy: Policy, offline: bool, feedback: Feedback, env: Mapping[str, str]
+) -> LocalModel:
+    """The model named or configured; one not downloaded yet (or changed) is pulled first, with a notice."""
+    try:
+        return run_service.resolve(reference, env)
+    except ModelNotLocal as e:
+        if offline or not policy.pull_if_missing:
+            raise
+        missing, why = e.name, "changed on disk since it was verified" if e.changed else "is not downloaded yet"
+    feedback.notify(f"{missing} {why}: pulling it first")
+    _pull(missing, policy, feedback, env)
+    return run_service.resolve(reference, env)
+
+
+def _pull(name: str, policy: Policy, feedback: Feedback, env: Mapping[str, str]) -> None:
+    """Download NAME into the store, drawing its progress on the front end's display."""
+    from llamacli.services import models
+
+    with feedback.pulling(name) as progress:
+        models.pull(name, progress, feedback.notify, env, force=policy.force)
+
+
+def _picking(
+    reference: str | None, policy: Policy, offline: bool, feedback: Feedback, env: Mapping[str, str]
+) -> auto_choice.Picking:
+    """How the picker may act under POLICY."""
+    pull_best = policy.pull_best and not offline
+    return auto_choice.Picking(
+        explicit=reference == auto_choice.AUTO,
+        keep=policy.keep_choice,
+        pull=(lambda name: _pull(name, policy, feedback, env)) if pull_best else None,
+        notify=feedback.notify,
+        measuring=feedback.measuring,
+    )
