@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from llamacli.base import paths
-from llamacli.errors import ConfigError
+from llamacli.base.sizes import parse_size
+from llamacli.errors import ConfigError, InvalidValue
 
 BUILTIN_DEFAULT_MODEL = "smollm2:135m"  # the bundled model: what runs when nothing else can be chosen
 
@@ -30,12 +31,13 @@ class Key:
     """One setting: its config key, the flag that overrides it, its type and its range."""
 
     name: str
-    flag: str
-    kind: type  # str, int, float, or tuple (a list of strings)
+    flag: str | None  # None: config.toml (and the environment) only
+    kind: type  # str, int, float, bool, or tuple (a list of strings)
     low: float | None = None
     high: float | None = None
     env: str | None = None  # the environment variable that overrides the file, if there is one
     special: tuple[float, str] | None = None  # a value outside the range that is accepted, and what it means
+    size: bool = False  # an int in bytes, written as people write sizes ("4G", "512M"; a bare number is GiB)
 
     def problem(self, value: float) -> str | None:
         """What is wrong with a number of the right type ("must be between 0 and 1, got 2"), or None."""
@@ -70,6 +72,8 @@ KEYS: dict[str, Key] = {
         Key("stop", "--stop", tuple),
         Key("ctx", "--ctx", int, 16, 1_048_576),
         Key("threads", "--threads", int, 1, 1024),
+        Key("prompt_cache", "--no-cache", bool, env="LLAMACLI_PROMPT_CACHE"),
+        Key("prompt_cache_max", None, int, 1, env="LLAMACLI_PROMPT_CACHE_MAX", size=True),
     )
 }
 GENERATION = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "max_tokens", "stop")
@@ -94,6 +98,8 @@ class Settings:
     stop: tuple[str, ...] | None = None
     ctx: int | None = None
     threads: int | None = None
+    prompt_cache: bool | None = None  # None: on (the on-disk prompt cache, engine/prompt_cache.py)
+    prompt_cache_max: int | None = None  # bytes; None: the engine's default cap
     warnings: tuple[str, ...] = ()  # about the file: unknown keys, to be shown once by the command
 
     def over(self, below: Settings) -> Settings:
@@ -123,7 +129,7 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
         values[name] = _checked(key, value, where)
     for key in KEYS.values():
         if key.env and (from_env := env.get(key.env, "").strip()):
-            values[key.name] = from_env
+            values[key.name] = _from_env(key, from_env)
     return Settings(**values, warnings=tuple(warnings))
 
 
@@ -144,10 +150,35 @@ def _line_of(text: str, name: str) -> int:
     return text.count("\n", 0, found.start()) + 1 if found else 1
 
 
+_SIZE_EXAMPLE = '"4G"'
+_YES = ("1", "true", "yes", "on")
+_NO = ("0", "false", "no", "off")
+
+
+def _from_env(key: Key, text: str) -> Any:
+    """The environment variable's TEXT as KEY's type, or ConfigError naming the variable."""
+    if key.kind is bool:
+        if text.lower() in _YES + _NO:
+            return text.lower() in _YES
+        raise ConfigError(f"{key.env} must be 1 or 0 (on or off), got {text!r}", f"e.g. {key.env}=0")
+    if key.size:
+        try:
+            return parse_size(text, str(key.env))
+        except InvalidValue as e:
+            raise ConfigError(e.message, f"e.g. {key.env}=2G") from e
+    return text
+
+
 def _checked(key: Key, value: object, where: str) -> Any:
     """VALUE as KEY's type, or ConfigError naming WHERE, the key and what is wrong."""
-    example = {str: '"text"', int: "4", float: "0.7", tuple: '["\\n\\n", "END"]'}[key.kind]
-    hint = f"e.g. {key.name} = {example}, or remove the line"
+    example = {str: '"text"', int: "4", float: "0.7", bool: "false", tuple: '["\\n\\n", "END"]'}[key.kind]
+    hint = f"e.g. {key.name} = {_SIZE_EXAMPLE if key.size else example}, or remove the line"
+    if key.kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key.name} must be true or false, got {value!r}", hint)
+        return value
+    if key.size:
+        return _checked_size(key, value, where, hint)
     if key.kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: {key.name} must be a string, got {value!r}", hint)
@@ -157,6 +188,21 @@ def _checked(key: Key, value: object, where: str) -> Any:
         if not isinstance(items, list) or not all(isinstance(item, str) and item for item in items):
             raise ConfigError(f"{where}: {key.name} must be a string or a list of strings, got {value!r}", hint)
         return tuple(items)
+    return _checked_number(key, value, where, hint)
+
+
+def _checked_size(key: Key, value: object, where: str, hint: str) -> int:
+    """A size written as text ("4G", "512M") or a bare number (GiB), in bytes."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ConfigError(f'{where}: {key.name} must be a size such as "4G", got {value!r}', hint)
+    try:
+        return parse_size(str(value), key.name)
+    except InvalidValue as e:
+        raise ConfigError(f"{where}: {e.message}", hint) from e
+
+
+def _checked_number(key: Key, value: object, where: str, hint: str) -> Any:
+    """An int or float key's VALUE, of the right type and within its range."""
     number_types: tuple[type, ...] = (int,) if key.kind is int else (int, float)
     if isinstance(value, bool) or not isinstance(value, number_types):
         kind = "a whole number" if key.kind is int else "a number"

@@ -36,6 +36,7 @@ def chat(
     ctx: options.Ctx = None,
     threads: options.Threads = None,
     stop: options.Stop = None,
+    prompt_cache: options.PromptCache = None,
     verbose: options.Verbose = False,
     debug: options.Debug = False,
     offline: options.Offline = False,

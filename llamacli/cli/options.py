@@ -74,6 +74,15 @@ Threads = Annotated[
         show_default=False,
     ),
 ]
+PromptCache = Annotated[
+    bool | None,
+    typer.Option(
+        "--cache/--no-cache",
+        help="Keep prompt states on disk, so a prompt that starts the same is evaluated once"
+        " (see 'llamacli cache') [default: on].",
+        show_default=False,
+    ),
+]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Timings and how llama.cpp runs here, on stderr.")]
 Debug = Annotated[bool, typer.Option("--debug", help="llama.cpp's own log on stderr (loading, warnings).")]
 Offline = Annotated[bool, typer.Option("--offline", help="Never touch the network.")]

@@ -86,6 +86,7 @@ def run(
     ctx: options.Ctx = None,
     threads: options.Threads = None,
     stop: options.Stop = None,
+    prompt_cache: options.PromptCache = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: model, text, finish reason, stats.")
     ] = False,
@@ -181,6 +182,15 @@ def stats_line(stats: Stats) -> str:
     """One human line of timings, as shown after an answer."""
     return (
         f"{stats.generated_tokens} tokens, {stats.generation_tokens_per_second:.1f} tok/s · "
-        f"prompt {stats.prompt_tokens} tokens, {stats.prompt_tokens_per_second:.1f} tok/s · "
+        f"prompt {stats.prompt_tokens} tokens{_cache_note(stats)}, {stats.prompt_tokens_per_second:.1f} tok/s · "
         f"first token {stats.time_to_first_token:.2f} s · load {stats.load_seconds:.2f} s"
     )
+
+
+def _cache_note(stats: Stats) -> str:
+    """What the on-disk prompt cache did for this prompt: tokens restored from it, or saved to it."""
+    if stats.restored_prompt_tokens:
+        return f" ({stats.restored_prompt_tokens} from the prompt cache)"
+    if stats.saved_prompt_tokens:
+        return f" ({stats.saved_prompt_tokens} saved to the prompt cache)"
+    return ""

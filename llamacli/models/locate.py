@@ -21,6 +21,7 @@ class LocalModel:
     name: str
     path: Path
     variant: Variant | None = None
+    sha256: str | None = None  # a pulled file's verified digest (what the prompt cache keys its states by)
 
 
 def package_file(variant: Variant) -> Path:
@@ -82,16 +83,21 @@ def locate(text: str, registry: Registry, env: Mapping[str, str] = os.environ) -
     if isinstance(ref, references.HubRef):
         if manifest is None:
             raise ModelNotLocal(str(ref), changed)
-        return LocalModel(name=str(ref), path=store.file_of(manifest))
+        return LocalModel(name=str(ref), path=store.file_of(manifest), sha256=_digest_of(manifest))
     variant = registry.find(ref.name)
     if variant is None:
         if manifest is None:
             raise ModelNotFound(ref.name, registry.close_matches(ref.name))
-        return LocalModel(name=ref.name, path=store.file_of(manifest))
+        return LocalModel(name=ref.name, path=store.file_of(manifest), sha256=_digest_of(manifest))
     # A family alone (`llama3.2`, `llama3.2:latest`) is shown as the model it selects.
     name = ref.name if ref.name in (variant.entry.name, variant.tag) else variant.entry.name
     if isinstance(variant.entry.source, PackageSource):
         return LocalModel(name=name, path=package_file(variant), variant=variant)
     if manifest is None:
         raise ModelNotLocal(name, changed)
-    return LocalModel(name=name, path=store.file_of(manifest), variant=variant)
+    return LocalModel(name=name, path=store.file_of(manifest), variant=variant, sha256=_digest_of(manifest))
+
+
+def _digest_of(manifest: Manifest) -> str | None:
+    """The sha256 a pulled file was verified against; None for an import (the user's file may change)."""
+    return None if manifest.imported else manifest.sha256

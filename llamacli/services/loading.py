@@ -12,6 +12,7 @@ progress to the display `Feedback.pulling` gives.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -94,9 +95,15 @@ def choose(
 
 
 def load(choice: Choice, params: LoadParams) -> Model:
-    """Load CHOICE with PARAMS (ModelLoadError for a file llama.cpp refuses)."""
+    """Load CHOICE with PARAMS (ModelLoadError for a file llama.cpp refuses).
+
+    The prompt cache keys its states by the model: a pulled file by its verified sha256, others (the
+    bundled model, imports, paths) by their path, size and mtime (the engine's default).
+    """
     from llamacli.engine import Model
 
+    if params.prompt_cache_dir is not None and choice.local.sha256:
+        params = dataclasses.replace(params, model_identity=f"sha256:{choice.local.sha256}")
     return Model(choice.local.path, params)
 
 

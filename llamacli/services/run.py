@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llamacli.base import paths, settings
 from llamacli.engine.chat_template import Message
-from llamacli.engine.params import GenerationParams, LoadParams
+from llamacli.engine.params import DEFAULT_PROMPT_CACHE_BYTES, GenerationParams, LoadParams
 from llamacli.errors import InvalidValue, LlamacliError, UsageError
 from llamacli.models import registry
 from llamacli.models.locate import LocalModel, locate, package_file
@@ -78,15 +78,31 @@ def load_params(
     n_threads: int | None = None,
     native_log: bool = False,
     env: Mapping[str, str] = os.environ,
+    *,
+    prompt_cache: bool = True,
+    prompt_cache_bytes: int | None = None,
 ) -> LoadParams:
-    """How every front end loads a model: the self-test's verdicts cached, tried on the bundled model."""
+    """How every front end loads a model: the self-test's verdicts cached, tried on the bundled model, and
+    prompt states kept on disk (unless PROMPT_CACHE is off) under the user cache directory.
+
+    The model's identity for the prompt cache is filled in when the model is known (`loading.load`).
+    """
     return LoadParams(
         n_ctx=n_ctx,
         n_threads=n_threads,
         native_log=native_log,
         probe_cache=paths.cache_dir(env),
         reference_model=bundled_model(env),
+        prompt_cache_dir=prompt_cache_dir(env) if prompt_cache else None,
+        prompt_cache_bytes=prompt_cache_bytes or DEFAULT_PROMPT_CACHE_BYTES,
     )
+
+
+def prompt_cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """Where prompt states are kept: the user cache directory's `prompts` (engine/prompt_cache.py)."""
+    from llamacli.engine.prompt_cache import default_dir
+
+    return default_dir(env)
 
 
 @dataclass(frozen=True)
@@ -108,7 +124,14 @@ def options(flags: settings.Settings, *, native_log: bool = False, env: Mapping[
     config = settings.load(env)
     chosen = flags.over(config)
     gen = dataclasses.replace(GenerationParams(), **chosen.given(settings.GENERATION))
-    load = load_params(chosen.ctx, chosen.threads, native_log, env)
+    load = load_params(
+        chosen.ctx,
+        chosen.threads,
+        native_log,
+        env,
+        prompt_cache=chosen.prompt_cache is not False,
+        prompt_cache_bytes=chosen.prompt_cache_max,
+    )
     validate(load, gen)
     return Options(load, gen, chosen.system, config)
 
