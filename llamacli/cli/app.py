@@ -29,6 +29,7 @@ _COMMANDS: dict[str, tuple[str, str, dict[str, object]]] = {
     "run": ("run_cmd", "run", {}),
     "chat": ("chat_cmd", "chat", {}),
     "history": ("history_cmd", "app", {}),  # a sub-app: `history show`
+    "cache": ("cache_cmd", "app", {}),  # a sub-app: `cache clear`
     "pull": ("models_cmd", "pull", {"epilog": "PULL_EPILOG"}),
     "list": ("models_cmd", "list_models", {"epilog": "LIST_EPILOG"}),
     "ls": ("models_cmd", "list_models", {"hidden": True, "epilog": None}),

@@ -78,4 +78,5 @@ def stats_line(stats: Stats) -> str:
         f"{stats.generated_tokens} tokens · {stats.generation_tokens_per_second:.1f} tok/s · "
         f"first token {stats.time_to_first_token:.2f} s · prompt {evaluated} new + "
         f"{stats.cached_prompt_tokens} cached tokens"
+        + (f" ({stats.restored_prompt_tokens} from the prompt cache)" if stats.restored_prompt_tokens else "")
     )

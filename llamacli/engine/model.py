@@ -6,12 +6,12 @@ lookup and an incremental UTF-8 decode, so it runs at the native library's speed
 not grow with the length of the answer. The KV cache is kept between calls, and a new prompt that
 shares a prefix with what is already evaluated only evaluates the rest (multi-turn chat). With a prompt
 cache directory, the state after the shared messages (a system prompt) is also kept on disk for the
-next process (prefix_states.py, prompt_cache.py).
+next process (prefix_states.py, prompt_cache.py), and so is a chat's state after each answer
+(`keep_conversation`), for the process that carries the chat on.
 """
 
 from __future__ import annotations
 
-import ctypes
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -21,18 +21,25 @@ from typing import Any
 from llamacli.base import hardware
 from llamacli.engine import native, probe
 from llamacli.engine import threads as threads_module
-from llamacli.engine.chat_template import ChatTemplate, Message, plain_prompt
+from llamacli.engine.chat_template import Message
 from llamacli.engine.events import Completion, Event, Finished, FinishReason, Stats, TextDelta
+from llamacli.engine.model_text import ModelText
 from llamacli.engine.params import DEFAULT_CTX, GenerationParams, LoadParams
-from llamacli.engine.prefix_states import message_boundaries, open_prefix_states
+from llamacli.engine.prefix_states import (
+    CONVERSATION,
+    PREFIX,
+    common_prefix,
+    open_prefix_states,
+)
 from llamacli.engine.sampling import make_sampler
+from llamacli.engine.shape import ModelShape
 from llamacli.engine.text import TextAssembler
 from llamacli.engine.threads import ThreadGovernor
 from llamacli.engine.vocab import Vocabulary
 from llamacli.errors import ContextBeyondTraining, ContextOverflow, ModelLoadError, TemplateError
 
 
-class Model:
+class Model(ModelShape, ModelText):
     """A loaded model and its context; a context manager that frees native memory on exit."""
 
     def __init__(self, path: Path, params: LoadParams | None = None) -> None:
@@ -79,6 +86,7 @@ class Model:
             raise
         self._evaluated: list[int] = []  # tokens whose keys and values are in the KV cache, in order
         self._canonical = 0  # how many of them were evaluated segment by segment from a fresh context (see below)
+        self._conversation: list[int] = []  # the tokens of the chat's state on disk (keep_conversation)
         self.load_seconds = time.perf_counter() - started
 
     # -- lifetime -------------------------------------------------------------------------------
@@ -114,118 +122,6 @@ class Model:
     ) -> None:
         self.close()
 
-    # -- shape (read-only, for the memory and speed estimates) ----------------------------------
-
-    @property
-    def n_layer(self) -> int:
-        """Transformer blocks."""
-        return int(self._ll.llama_model_n_layer(self._model))
-
-    @property
-    def n_head_kv(self) -> int:
-        """Key/value heads (grouped-query attention shares them among query heads)."""
-        return int(self._ll.llama_model_n_head_kv(self._model))
-
-    @property
-    def n_head(self) -> int:
-        """Query heads."""
-        return int(self._ll.llama_model_n_head(self._model))
-
-    @property
-    def n_embd(self) -> int:
-        """Embedding width."""
-        return int(self._ll.llama_model_n_embd(self._model))
-
-    @property
-    def head_dim(self) -> int:
-        """Size of one key head: the GGUF's key_length, else n_embd / n_head."""
-        arch = self.metadata("general.architecture") or ""
-        value = self.metadata(f"{arch}.attention.key_length")
-        return int(value) if value else self.n_embd // max(1, self.n_head)
-
-    @property
-    def n_ff(self) -> int | None:
-        """Feed-forward width, when the GGUF says."""
-        arch = self.metadata("general.architecture") or ""
-        value = self.metadata(f"{arch}.feed_forward_length")
-        return int(value) if value and value.isdigit() else None
-
-    @property
-    def n_vocab(self) -> int:
-        """Vocabulary size."""
-        return self.vocab.size
-
-    @property
-    def n_params(self) -> int:
-        """Parameters."""
-        return int(self._ll.llama_model_n_params(self._model))
-
-    # -- metadata and text ----------------------------------------------------------------------
-
-    def metadata(self, key: str) -> str | None:
-        """A GGUF metadata value as text, or None."""
-        size = 256
-        while True:
-            buffer = ctypes.create_string_buffer(size)
-            n = self._ll.llama_model_meta_val_str(self._model, key.encode(), buffer, size)
-            if n < 0:
-                return None
-            if n < size:
-                return buffer.raw[:n].decode("utf-8", "replace")
-            size = n + 1
-
-    def _load_template(self) -> ChatTemplate | None:
-        source = self._ll.llama_model_chat_template(self._model, None)
-        if not source:
-            return None
-        bos = self.vocab.token_text(self._ll.llama_vocab_bos(self.vocab.handle))
-        eos = self.vocab.token_text(self._ll.llama_vocab_eos(self.vocab.handle))
-        return ChatTemplate(source.decode("utf-8", "replace"), bos_token=bos, eos_token=eos)
-
-    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
-        """Tokens of TEXT; special tokens written in the text (<|im_start|>) are parsed as such."""
-        return self.vocab.tokenize(text, add_special)
-
-    def piece(self, token: int) -> bytes:
-        """The bytes of one token (special tokens render as nothing); any length, cached."""
-        return self.vocab.piece(token)
-
-    def detokenize(self, tokens: Sequence[int]) -> str:
-        """Text of TOKENS (special tokens omitted)."""
-        return self.vocab.detokenize(tokens)
-
-    def render(self, messages: Sequence[Message], add_generation_prompt: bool = True) -> list[int]:
-        """Prompt tokens for a conversation, through the model's own chat template."""
-        if self.template is None:
-            text, add_special = plain_prompt(messages), True
-        else:
-            text = self.template.render(messages, add_generation_prompt)
-            # Templates that write the BOS token themselves must not get a second one from the tokenizer.
-            bos = self.template.bos_token
-            add_special = not (bos and text.startswith(bos))
-        self._refuse_certain_overflow(text)
-        return self.tokenize(text, add_special=add_special)
-
-    def _prefix_tokens(self, messages: Sequence[Message]) -> list[int] | None:
-        """The first messages of a conversation as tokens, without a generation prompt; None if refused."""
-        try:
-            return self.render(messages, add_generation_prompt=False)
-        except TemplateError:  # some templates insist on a conversation ending with the user
-            return None
-
-    def _refuse_certain_overflow(self, text: str) -> None:
-        """ContextOverflow, without tokenizing, for a text too long for the window whatever its tokens.
-
-        Tokenizing many megabytes costs seconds and memory; every token covers at most the longest piece
-        in the vocabulary, which bounds the token count from below.
-        """
-        if len(text) <= self.n_ctx * 16:  # cheap common case: a token rarely covers more than 16 characters
-            return
-        size = len(text.encode("utf-8"))
-        at_least = -(-size // self.vocab.max_piece_bytes())
-        if at_least >= self.n_ctx:
-            raise ContextOverflow(at_least, self.n_ctx, self.n_ctx_train, at_least=True)
-
     # -- generation -----------------------------------------------------------------------------
 
     def generate(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
@@ -243,29 +139,68 @@ class Model:
         prompt = self.render(messages)
         return self.stream_tokens(prompt, params, self.boundaries(messages, prompt))
 
-    def boundaries(self, messages: Sequence[Message], prompt: Sequence[int]) -> list[int]:
-        """Where PROMPT (MESSAGES rendered) has its messages end, but the last: for `stream_tokens`."""
-        return message_boundaries(messages, prompt, self._prefix_tokens) if len(messages) > 1 else []
-
     def stream_tokens(
-        self, prompt: Sequence[int], params: GenerationParams, boundaries: Sequence[int] = ()
+        self,
+        prompt: Sequence[int],
+        params: GenerationParams,
+        boundaries: Sequence[int] = (),
+        *,
+        conversation: bool = False,
     ) -> Iterator[Event]:
         """Stream a completion of PROMPT tokens; raises ContextOverflow before doing any work.
 
         BOUNDARIES (ascending prefix lengths where messages end) are where the prompt is evaluated in separate
-        parts, and where states can come from and go to the prompt cache.
+        parts, and where states can come from and go to the prompt cache. CONVERSATION: PROMPT carries on a
+        chat, whose state up to its last boundary may have been kept by `keep_conversation`.
         """
         if len(prompt) >= self.n_ctx:
             raise ContextOverflow(len(prompt), self.n_ctx, self.n_ctx_train)
-        return self._generate(list(prompt), params, list(boundaries))
+        return self._generate(list(prompt), params, list(boundaries), conversation)
 
-    def _evaluate_prompt(self, prompt: list[int], boundaries: list[int]) -> tuple[int, int, int]:
+    def keep_conversation(self, messages: Sequence[Message]) -> int:
+        """Save the state of a chat's MESSAGES (ending with an answer) for the prompt that carries it on.
+
+        What is saved is what the next prompt shares with them, as this chat computed it (the answer a
+        token at a time); the tokens the answer's end needs are evaluated now, as the next turn would. The
+        conversation's previous entry, now superseded, is removed. Returns the tokens saved (0: none).
+        """
+        if self._states is None or not messages:
+            return 0
+        try:
+            done = self.render(messages, add_generation_prompt=False)
+            following = self.render([*messages, Message("user", "?")])
+        except (TemplateError, ContextOverflow):
+            return 0
+        n = common_prefix(done, following)
+        if n < self._states.store.min_tokens or n >= self.n_ctx:
+            return 0
+        kept = min(common_prefix(self._evaluated, following), n)
+        self._ll.llama_memory_seq_rm(self._memory, -1, kept, -1)
+        del self._evaluated[kept:]
+        self._canonical = min(self._canonical, kept)
+        try:
+            self._decode_prompt(following, kept, n)
+        except ContextOverflow:
+            return 0
+        if not self._states.save(self._ll, self._ctx, following, n, CONVERSATION):
+            return 0
+        self._supersede(following[:n])
+        return n
+
+    def _supersede(self, tokens: list[int]) -> None:
+        """Remember TOKENS as the chat's state on disk, removing the previous one when they carry it on
+        (after a /retry or a /load, the previous state may still be continued: it stays, least recently used)."""
+        previous, self._conversation = self._conversation, tokens
+        if self._states is not None and previous and previous != tokens and tokens[: len(previous)] == previous:
+            self._states.store.discard(self._states.key(previous, CONVERSATION))
+
+    def _evaluate_prompt(self, prompt: list[int], boundaries: list[int], conversation: bool) -> tuple[int, int, int]:
         """Bring the KV cache to PROMPT, reusing what it can; returns (reused, restored from disk, saved) counts.
 
         A state goes to disk only if it was computed part by part from an empty context, as every uncached
         run computes it, so that restoring it gives the same numbers (prefix_states.py).
         """
-        reused, restored, canonical = self._starting_point(prompt, boundaries)
+        reused, restored, canonical = self._starting_point(prompt, boundaries, conversation)
         self._ll.llama_memory_seq_rm(self._memory, -1, reused, -1)
         del self._evaluated[reused:]
         self._canonical = 0
@@ -282,23 +217,35 @@ class Model:
         self._canonical = len(prompt) if canonical else 0
         return reused, restored, saved
 
-    def _starting_point(self, prompt: list[int], boundaries: list[int]) -> tuple[int, int, bool]:
+    def _starting_point(self, prompt: list[int], boundaries: list[int], conversation: bool) -> tuple[int, int, bool]:
         """(tokens kept, of which restored from disk, whether they are as a fresh evaluation computes them)."""
-        reused = 0
-        for have, want in zip(self._evaluated, prompt, strict=False):
-            if have != want:
-                break
-            reused += 1
-        reused = min(reused, len(prompt) - 1)  # the last prompt token is decoded again for fresh logits
+        reused = min(common_prefix(self._evaluated, prompt), len(prompt) - 1)  # the last token is decoded again
         canonical = reused == 0 or (reused in boundaries and reused <= self._canonical)
-        found = self._states.find(prompt, [b for b in boundaries if b > reused]) if self._states else None
-        if self._states is None or found is None:
+        if self._states is None:
             return reused, 0, canonical
+        wants_conversation = conversation and boundaries and boundaries[-1] > reused
+        if wants_conversation and (restored := self._restore(prompt, boundaries[-1:], CONVERSATION)) is not None:
+            return restored, restored, restored == 0  # 0: refused, the context is empty
+        if (restored := self._restore(prompt, [b for b in boundaries if b > reused], PREFIX)) is None:
+            return reused, 0, canonical
+        return restored, restored, True
+
+    def _restore(self, prompt: list[int], candidates: list[int], kind: str) -> int | None:
+        """Load the longest stored state of KIND among CANDIDATES into an emptied context: its length, or None.
+
+        None when there is none, or when llama.cpp refused it (the context is then empty: start from 0).
+        """
+        assert self._states is not None
+        found = self._states.find(prompt, candidates, kind)
+        if found is None:
+            return None
         self.reset()
-        if not self._states.restore(self._ll, self._ctx, self._memory, prompt, *found):
-            return 0, 0, True
+        if not self._states.restore(self._ll, self._ctx, self._memory, prompt, *found, kind):
+            return 0
         self._evaluated.extend(prompt[: found[0]])
-        return found[0], found[0], True
+        if kind == CONVERSATION:
+            self._conversation = prompt[: found[0]]
+        return found[0]
 
     def _decode_prompt(self, prompt: list[int], start: int, end: int) -> None:
         """Evaluate PROMPT[start:end] in batches of n_batch; ContextOverflow if llama.cpp cannot."""
@@ -317,12 +264,14 @@ class Model:
         self._evaluated.clear()
         self._canonical = 0
 
-    def _generate(self, prompt: list[int], params: GenerationParams, boundaries: list[int]) -> Iterator[Event]:
+    def _generate(
+        self, prompt: list[int], params: GenerationParams, boundaries: list[int], conversation: bool
+    ) -> Iterator[Event]:
         ll = self._ll
         sampler = make_sampler(ll, self.vocab, params)
         started = time.perf_counter()
         try:
-            reused, restored, saved = self._evaluate_prompt(prompt, boundaries)
+            reused, restored, saved = self._evaluate_prompt(prompt, boundaries, conversation)
         except BaseException:
             ll.llama_sampler_free(sampler)
             raise

@@ -8,6 +8,11 @@ byte-identical with and without the cache, on a hit, a partial hit or a miss.
 What is saved is the KV state of sequence 0 (llama.cpp's per-sequence state API: its cells, positions,
 keys and values; never the logits), up to the end of the last message a later prompt can share: the
 system prompt and earlier turns, not the question.
+
+A chat also saves, after each answer, the state of its whole conversation (`CONVERSATION` entries), for
+`chat --continue` in a later process. That state holds the answer as it was generated, a token at a
+time, so it is not what a batch evaluation of the same tokens computes: it has its own kind of key,
+and only a conversation carried on is restored from it, never a one-shot prompt.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from llamacli.engine import runtime
 from llamacli.engine.chat_template import Message
 from llamacli.engine.params import LoadParams
 from llamacli.engine.prompt_cache import PromptCache, state_key
+
+PREFIX = "prefix"  # the shared messages of a prompt, evaluated in batches from an empty context
+CONVERSATION = "conversation"  # a chat up to the end of its last answer, as the chat computed it
 
 
 def file_identity(path: Path) -> str:
@@ -50,26 +58,36 @@ def open_prefix_states(
 
 
 def message_boundaries(
-    messages: Sequence[Message], prompt: Sequence[int], prefix_tokens: Callable[[Sequence[Message]], list[int] | None]
+    messages: Sequence[Message],
+    prompt: Sequence[int],
+    prefix_tokens: Callable[[Sequence[Message]], list[int] | None],
+    ends: Sequence[int] | None = None,
 ) -> list[int]:
     """Token counts at which PROMPT's messages end (all but the last), ascending, each within PROMPT.
 
     PREFIX_TOKENS renders the first messages without a generation prompt (None if the template refuses); the
     boundary is the common prefix of that with PROMPT, so it is a prefix any prompt sharing those messages has.
+    ENDS limits the work to those message counts (a long chat needs only its first and last boundary).
     """
     found: list[int] = []
-    for i in range(1, len(messages)):
-        tokens = prefix_tokens(messages[:i])
+    for i in sorted(set(ends)) if ends is not None else range(1, len(messages)):
+        tokens = prefix_tokens(messages[:i]) if 0 < i < len(messages) else None
         if tokens is None:
             continue
-        common = 0
-        for have, want in zip(tokens, prompt, strict=False):
-            if have != want:
-                break
-            common += 1
+        common = common_prefix(tokens, prompt)
         if 0 < common < len(prompt) and (not found or common > found[-1]):
             found.append(common)
     return found
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens A and B share from the start."""
+    common = 0
+    for have, want in zip(a, b, strict=False):
+        if have != want:
+            break
+        common += 1
+    return common
 
 
 class PrefixStates:
@@ -80,30 +98,34 @@ class PrefixStates:
         self.setup = tuple(setup)
         self.label = label
 
-    def key(self, tokens: Sequence[int]) -> str:
-        """The store key of the state after TOKENS in this model and context."""
-        return state_key(self.setup, tokens)
+    def key(self, tokens: Sequence[int], kind: str = PREFIX) -> str:
+        """The store key of the state after TOKENS in this model and context (KIND: how it was computed)."""
+        return state_key(self.setup if kind == PREFIX else (*self.setup, f"kind={kind}"), tokens)
 
-    def find(self, prompt: Sequence[int], candidates: Sequence[int]) -> tuple[int, bytearray] | None:
-        """The longest of CANDIDATES (prefix lengths of PROMPT) with a stored state, and that state."""
+    def find(
+        self, prompt: Sequence[int], candidates: Sequence[int], kind: str = PREFIX
+    ) -> tuple[int, bytearray] | None:
+        """The longest of CANDIDATES (prefix lengths of PROMPT) with a stored state of KIND, and that state."""
         for n in sorted(candidates, reverse=True):
             if n < self.store.min_tokens:
                 break
-            payload = self.store.get(self.key(prompt[:n]))
+            payload = self.store.get(self.key(prompt[:n], kind))
             if payload is not None:
                 return n, payload
         return None
 
-    def restore(self, ll: Any, ctx: Any, memory: Any, prompt: Sequence[int], n: int, payload: bytearray) -> bool:
+    def restore(
+        self, ll: Any, ctx: Any, memory: Any, prompt: Sequence[int], n: int, payload: bytearray, kind: str = PREFIX
+    ) -> bool:
         """Load PAYLOAD, the state after PROMPT[:n], into the empty sequence 0; a refused state is removed."""
         array = (ctypes.c_uint8 * len(payload)).from_buffer(payload)
         if ll.llama_state_seq_set_data(ctx, array, len(payload), 0) and ll.llama_memory_seq_pos_max(memory, 0) == n - 1:
             return True
         ll.llama_memory_clear(memory, True)
-        self.store.discard(self.key(prompt[:n]))
+        self.store.discard(self.key(prompt[:n], kind))
         return False
 
-    def save(self, ll: Any, ctx: Any, prompt: Sequence[int], n: int) -> bool:
+    def save(self, ll: Any, ctx: Any, prompt: Sequence[int], n: int, kind: str = PREFIX) -> bool:
         """Store the state of sequence 0, which holds exactly PROMPT[:n]; False if it was not stored."""
         if n < self.store.min_tokens:
             return False
@@ -112,5 +134,5 @@ class PrefixStates:
         written = int(ll.llama_state_seq_get_data(ctx, (ctypes.c_uint8 * size).from_buffer(buffer), size, 0))
         if not written:
             return False
-        info = {"tokens": n, "model": self.label}
-        return self.store.put(self.key(prompt[:n]), memoryview(buffer)[:written], info)
+        info = {"tokens": n, "model": self.label, "kind": kind}
+        return self.store.put(self.key(prompt[:n], kind), memoryview(buffer)[:written], info)

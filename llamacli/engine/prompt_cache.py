@@ -65,6 +65,7 @@ class CacheEntry:
     last_used: float  # seconds since the epoch
     tokens: int  # prefix length
     model: str  # a label for people (the model file's name)
+    kind: str = "prefix"  # "prefix": shared messages of a batch-evaluated prompt; "conversation": a chat's end
 
 
 class PromptCache:
@@ -117,7 +118,7 @@ class PromptCache:
                 _remove_if_same(path, st)
                 continue
             info = header[2]
-            tokens, model = info.get("tokens"), info.get("model")
+            tokens, model, kind = info.get("tokens"), info.get("model"), info.get("kind")
             found.append(
                 CacheEntry(
                     key=path.name.removesuffix(SUFFIX),
@@ -126,6 +127,7 @@ class PromptCache:
                     last_used=st.st_mtime,
                     tokens=tokens if isinstance(tokens, int) else 0,
                     model=model if isinstance(model, str) else "",
+                    kind=kind if isinstance(kind, str) else "prefix",
                 )
             )
         return sorted(found, key=lambda e: e.last_used, reverse=True)
@@ -138,11 +140,11 @@ class PromptCache:
         """Remove every entry and leftover temporary file; returns how many entries were removed."""
         removed = 0
         for path in self._files():
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # gone already, or not ours to remove: the rest still goes
                 path.unlink()
                 removed += 1
         for path in self._temp_files():
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 path.unlink()
         return removed
 

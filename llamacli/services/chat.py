@@ -3,8 +3,10 @@
 No terminal here: `ChatSession.say` returns the events of an answer (a `Trimmed` notice first when old
 turns had to go), `ChatSession.run` executes a slash command and returns a `Reply` for the CLI to show.
 The model's KV cache persists between turns, so each turn only evaluates what is new (the engine reuses
-the longest common prefix); when the conversation outgrows the window the oldest turns are dropped
-(never the system prompt), which costs one full re-evaluation. A history that cannot be written (a full
+the longest common prefix), and after each answer the conversation's state goes to the on-disk prompt
+cache, so that `chat --continue` restores it instead of evaluating the history again. When the
+conversation outgrows the window the oldest turns are dropped (never the system prompt), which costs
+one full re-evaluation. A history that cannot be written (a full
 disk, a locked or damaged file) never stops the chat: the user is told once, and the conversation, kept
 in memory, is written whole as soon as a write works again.
 
@@ -207,13 +209,17 @@ class ChatSession:
         """Stream the answer, writing it to the history as it grows; an interruption keeps what came."""
         if trimmed:
             yield Trimmed(trimmed, self.model.n_ctx)
+        messages = self._messages()
+        # Where the system prompt and the last answer end: states the prompt cache may hold (a one-shot's
+        # under the same system prompt, this conversation's from an earlier process), and where it saves them.
+        boundaries = self.model.boundaries(messages, prompt, ends=(1, len(messages) - 1))
         turn = Turn("assistant", "", interrupted=True, model=self.local.name)
         self.turns.append(turn)
         self._record(lambda history: self._add(history, turn))
         pieces: list[str] = []
         finished: Finished | None = None
         flushed = time.monotonic()
-        events = self.model.stream_tokens(prompt, self.params)
+        events = self.model.stream_tokens(prompt, self.params, boundaries, conversation=True)
         try:
             for event in events:
                 if isinstance(event, TextDelta):
@@ -235,6 +241,8 @@ class ChatSession:
                     turn.row, turn.content, interrupted=turn.interrupted, stats=turn.stats
                 )
             )
+        if finished is not None:  # for the next turn, or `chat --continue` in a later process (prompt cache)
+            self.model.keep_conversation(self._messages())
 
     def _add(self, history: History, turn: Turn) -> None:
         """Write TURN as a new message (creating the conversation if it has none yet)."""
