@@ -108,3 +108,58 @@ def test_no_file_is_the_built_in_defaults(isolated: Path) -> None:
     chosen = run.options(settings.Settings())
     assert chosen.gen == GenerationParams() and chosen.system is None
     assert (chosen.load.n_ctx, chosen.load.n_threads, chosen.load.native_log) == (None, None, False)
+
+
+def test_the_prompt_cache_is_on_by_default_under_the_user_cache_directory(isolated: Path) -> None:
+    load = run.options(settings.Settings()).load
+    assert load.prompt_cache_dir == isolated / "cache" / "prompts"
+    assert load.prompt_cache_bytes == 4 * 2**30
+
+
+def test_the_prompt_cache_is_turned_off_and_capped_by_flag_file_or_environment(isolated: Path) -> None:
+    assert run.options(settings.Settings(prompt_cache=False)).load.prompt_cache_dir is None  # --no-cache
+    write_config(isolated, 'prompt_cache = false\nprompt_cache_max = "512M"\n')
+    from_file = run.options(settings.Settings()).load
+    assert (from_file.prompt_cache_dir, from_file.prompt_cache_bytes) == (None, 512 * 2**20)
+    assert run.options(settings.Settings(prompt_cache=True)).load.prompt_cache_dir is not None  # --cache wins
+    env = {**os.environ, "LLAMACLI_PROMPT_CACHE": "1", "LLAMACLI_PROMPT_CACHE_MAX": "2G"}
+    from_env = run.options(settings.Settings(), env=env).load
+    assert (from_env.prompt_cache_dir, from_env.prompt_cache_bytes) == (isolated / "cache" / "prompts", 2 * 2**30)
+    write_config(isolated, "prompt_cache_max = 1\n")  # a bare number is GiB, as --memory takes it
+    assert run.options(settings.Settings()).load.prompt_cache_bytes == 2**30
+    for off in ("0", "false", "OFF", "no"):
+        assert (
+            run.options(settings.Settings(), env={**os.environ, "LLAMACLI_PROMPT_CACHE": off}).load.prompt_cache_dir
+            is None
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("prompt_cache = 0\n", "line 1: prompt_cache must be true or false, got 0"),
+        (
+            'prompt_cache_max = "lots"\n',
+            "line 1: prompt_cache_max must be a size such as 8G, 16GiB or 512M, got 'lots'",
+        ),
+        ("prompt_cache_max = true\n", 'line 1: prompt_cache_max must be a size such as "4G", got True'),
+    ],
+)
+def test_a_bad_prompt_cache_key_names_the_file_line_and_key(isolated: Path, text: str, message: str) -> None:
+    path = write_config(isolated, text)
+    with pytest.raises(ConfigError) as raised:
+        settings.load()
+    assert raised.value.message == f"{path}, {message}"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("LLAMACLI_PROMPT_CACHE", "maybe", "LLAMACLI_PROMPT_CACHE must be 1 or 0 (on or off), got 'maybe'"),
+        ("LLAMACLI_PROMPT_CACHE_MAX", "0", "LLAMACLI_PROMPT_CACHE_MAX must be more than zero, got '0'"),
+    ],
+)
+def test_a_bad_prompt_cache_variable_names_the_variable(isolated: Path, name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        settings.load({**os.environ, name: value})
+    assert raised.value.message == message
