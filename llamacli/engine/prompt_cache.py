@@ -160,7 +160,7 @@ class PromptCache:
         if len(header) + len(info_bytes) + len(data) > self.max_bytes:
             return False
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # the prompts are private
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=_TEMP_PREFIX, suffix=SUFFIX)
         except OSError:
             return False
