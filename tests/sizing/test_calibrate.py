@@ -57,7 +57,7 @@ def test_a_calibration_next_to_busy_loops_is_marked_busy(smollm2_path: Path, tmp
 
     loop = "import time\nend = time.time() + 60\nwhile time.time() < end: pass"
     measure = (
-        "import json, sys\nfrom pathlib import Path\nfrom llamacli import calibrate\n"
+        "import json, sys\nfrom pathlib import Path\nfrom llamacli.sizing import calibrate\n"
         "print(json.dumps(calibrate.run(Path(sys.argv[1]), probe_cache=Path(sys.argv[2]), quick=True).to_dict()))"
     )
     busy = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(hardware.physical_cores())]
