@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from llamacli.base.hardware import Hardware
     from llamacli.engine.runtime import Verdict
     from llamacli.services.recommend import Report, Row
-    from llamacli.sizing.calibrate import Calibration
+    from llamacli.sizing.calibration import Calibration
 
 
 def recommend(

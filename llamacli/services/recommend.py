@@ -20,7 +20,7 @@ from llamacli.models import registry
 from llamacli.models.locate import LocalModel, locate, package_file
 from llamacli.models.registry import PackageSource, Registry
 from llamacli.sizing import calibrate, estimate, picker
-from llamacli.sizing.calibrate import Calibration
+from llamacli.sizing.calibration import Calibration, load_cached, save
 from llamacli.sizing.fit import CALIBRATION_MODEL, Sizer, memory_budget, shape_of_entry
 from llamacli.sizing.picker import Budget, Candidate, Fit
 
@@ -190,7 +190,7 @@ def calibration(
     NOTIFY hears why a measurement starts, and when the machine was busy during it; MEASURING wraps the
     measurement alone (a spinner: never around a notice).
     """
-    cached = None if recalibrate else calibrate.load_cached(env)
+    cached = None if recalibrate else load_cached(env)
     why = "Calibrating this machine (about 10 s)…" if recalibrate else why_measure(cached, quick, idle)
     if why is None:
         assert cached is not None
@@ -199,7 +199,7 @@ def calibration(
     bundled = _bundled_file(registry.load(env))
     with measuring():
         fresh = calibrate.run(bundled, progress, probe_cache=paths.cache_dir(env), quick=quick and not recalibrate)
-    calibrate.save(fresh, env)
+    save(fresh, env)
     if fresh.busy:
         notify(
             f"warning: the machine was busy while measuring ({fresh.busy_note()}): predicted speeds are likely "

@@ -25,8 +25,7 @@ from llamacli.base.sizes import format_size, parse_size
 from llamacli.engine.params import DEFAULT_CTX
 from llamacli.models.gguf_info import GGUFInfo
 from llamacli.models.registry import ModelEntry, QuantFile, Variant
-from llamacli.sizing import calibrate
-from llamacli.sizing.calibrate import Calibration
+from llamacli.sizing.calibration import Calibration, load_cached
 from llamacli.sizing.estimate import MemoryEstimate, ModelShape, bits_per_weight, memory_need
 from llamacli.sizing.picker import Budget
 
@@ -213,7 +212,7 @@ def need(
 
 def cached_calibration(env: Mapping[str, str] = os.environ) -> Calibration | None:
     """This machine's calibration if one was measured (never measures; never loads llama.cpp)."""
-    return calibrate.load_cached(env)
+    return load_cached(env)
 
 
 def check(

@@ -10,8 +10,8 @@ import pytest
 from llamacli.errors import InvalidValue
 from llamacli.models import registry
 from llamacli.models.gguf_info import GGUFInfo
-from llamacli.sizing import fit
-from llamacli.sizing.calibrate import Calibration, QuantMeasurement
+from llamacli.sizing import calibration, fit
+from llamacli.sizing.calibration import Calibration, QuantMeasurement
 from llamacli.sizing.estimate import DEFAULT_OVERHEAD, ModelShape, QuantSpeed
 from llamacli.sizing.picker import Budget
 
@@ -139,7 +139,7 @@ def test_a_calibration_makes_the_estimate_the_measured_one() -> None:
 def test_this_machine_is_sized_with_its_calibration_once_there_is_one(isolated: Path) -> None:
     env = {"LLAMACLI_HOME": str(isolated), "LLAMACLI_MEMORY": "1.5G"}
     assert fit.Sizer.here(env) == formula(1.5)  # nothing measured yet: the formula
-    fit.calibrate.save(replace(CALIBRATED, machine=fit.calibrate.machine_key()), env)
+    calibration.save(replace(CALIBRATED, machine=calibration.machine_key()), env)
     here = fit.Sizer.here(env)
     assert here.calibration is not None and here.calibration.runtime_overhead == 200 * 2**20
     local = fit.check_local(isolated / "nowhere.gguf", None, None, env)
