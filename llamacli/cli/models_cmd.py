@@ -228,7 +228,7 @@ def catalog(json_output: JSON = False) -> None:
     if json_output:
         out.data([r.to_dict() for r in rows])
         return
-    header = ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "MEMORY"]
+    header = ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "CTX", "MEMORY"]
     cells = [
         [
             r.name + (" *" if r.default else ""),
@@ -237,6 +237,7 @@ def catalog(json_output: JSON = False) -> None:
             format_parameters(r.parameters),
             r.license,
             "yes" if r.local else "-",
+            str(r.n_ctx),
             ("✓ " if r.fits_in_memory else "✗ ") + format_size(r.memory.total),
         ]
         for r in rows

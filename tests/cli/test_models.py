@@ -166,7 +166,7 @@ def test_models_catalog_marks_what_is_local(hub: HubServer) -> None:
     after = {r["name"]: r for r in json.loads(run_cli("models", "--json").stdout)}
     assert after["llama3.2:1b"]["local"] is True and after["llama3.2:1b-q8_0"]["local"] is False
     table = run_cli("models").stdout.decode().splitlines()
-    assert table[0].split() == ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "MEMORY"]
+    assert table[0].split() == ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "CTX", "MEMORY"]
     assert any(line.startswith("llama3.2:1b *") and "yes" in line.split() for line in table)
 
 
