@@ -14,15 +14,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llamacli.base import paths
-from llamacli.cli import options
+from llamacli.cli import exit_codes, messages, options
 from llamacli.cli.output import Output
-from llamacli.errors import LlamacliError, UsageError
+from llamacli.errors import ExitCode, LlamacliError, UsageError
 from llamacli.models import references
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from llamacli.cli.chat_input import PlainInput, TerminalInput
     from llamacli.engine import GenerationParams, LoadParams
-    from llamacli.services.chat import ChatSession
+    from llamacli.services.chat import ChatSession, Notice
+
+CHAT_EPILOG = exit_codes.epilog(*(code for code in ExitCode if code is not ExitCode.STDOUT_CLOSED))
 
 
 def chat(
@@ -136,7 +140,7 @@ def start_chat(
         if verbose:
             out.dim(model.runtime_summary())
         loader = model_loader(load, service.resolve)
-        session = ChatSession(model, local, gen, history, loader, system=system, notify=out.notice)
+        session = ChatSession(model, local, gen, history, loader, system=system, notify=_notifier(out))
         if past:
             session.continue_from(past)
         interactive = sys.stdin.isatty()
@@ -170,10 +174,21 @@ def _welcome(out: Output, session: ChatSession) -> None:
             renderer.finish()
 
 
+def _notifier(out: Output) -> Callable[[Notice], None]:
+    """The chat's notices as lines on stderr (the ones that carry an error, in its words)."""
+
+    def notify(notice: Notice) -> None:
+        out.notice(notice if isinstance(notice, str) else messages.describe(notice).line())
+
+    return notify
+
+
 def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput) -> None:
     from llamacli.cli.chat_view import show_answer
-    from llamacli.errors import ChatCommandError
+    from llamacli.errors import ChatCommandError, LoadWithoutName, NameTaken, NotSaved
     from llamacli.services import chat_commands
+
+    said_in_chat = (ChatCommandError, LoadWithoutName, NameTaken, NotSaved)  # a slash command's mistake
 
     while (line := reader.read()) is not None:
         try:
@@ -190,9 +205,10 @@ def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput)
                 show_answer(out, reply.answer, stats=session.show_stats)
             if reply.exit:
                 return
-        except ChatCommandError as e:
-            out.notice(f"{e.message}" + (f" ({e.hint})" if e.hint else ""))
+        except said_in_chat as e:
+            out.notice(messages.describe(e).line())
         except LlamacliError as e:  # a bad /model or /load, a message too long: the chat goes on
-            out.error(e.message, e.hint)
+            said = messages.describe(e)
+            out.error(said.text, said.hint)
         except KeyboardInterrupt:  # e.g. during a /model load: back to the prompt, the chat goes on
             out.notice("(interrupted)")

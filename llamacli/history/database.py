@@ -12,6 +12,7 @@ it is behind on (`catch_up`) once the disk has room again.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from llamacli.base import paths
-from llamacli.errors import ConversationNotFound, HistoryUnavailable, NameTaken
+from llamacli.errors import ConversationNotFound, HistoryProblem, HistoryUnavailable, NameTaken
 
 
 @dataclass(frozen=True)
@@ -149,14 +150,37 @@ def _reported(method: Callable[Concatenate[History, P], R]) -> Callable[Concaten
     def wrapper(self: History, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.IntegrityError as e:
-            self.close()
-            raise HistoryUnavailable(self.path, str(e), "it was changed by another program") from e
         except (sqlite3.Error, OSError) as e:
             self.close()
-            raise HistoryUnavailable(self.path, str(e) or type(e).__name__) from e
+            raise HistoryUnavailable(self.path, str(e) or type(e).__name__, problem_of(e)) from e
 
     return wrapper
+
+
+# sqlite's primary result codes (https://sqlite.org/rescode.html), by what the person can do about them.
+_PROBLEMS = {
+    sqlite3.SQLITE_FULL: HistoryProblem.FULL,
+    sqlite3.SQLITE_IOERR: HistoryProblem.FULL,
+    sqlite3.SQLITE_CORRUPT: HistoryProblem.DAMAGED,
+    sqlite3.SQLITE_NOTADB: HistoryProblem.DAMAGED,
+    sqlite3.SQLITE_BUSY: HistoryProblem.LOCKED,
+    sqlite3.SQLITE_LOCKED: HistoryProblem.LOCKED,
+    sqlite3.SQLITE_CONSTRAINT: HistoryProblem.CHANGED,
+}
+
+
+def problem_of(error: sqlite3.Error | OSError) -> HistoryProblem:
+    """What kind of failure ERROR is, from sqlite's result code or the OS's errno (never their words)."""
+    if isinstance(error, OSError):
+        return HistoryProblem.FULL if error.errno in (errno.ENOSPC, errno.EDQUOT) else HistoryProblem.UNWRITABLE
+    return _PROBLEMS.get(_primary_code(error), HistoryProblem.UNWRITABLE)
+
+
+def _primary_code(error: sqlite3.Error) -> int:
+    """sqlite's primary result code of ERROR (its low byte: extended codes add detail above it), or -1
+    for errors Python's sqlite3 raises itself (a closed connection, a bad parameter)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else -1
 
 
 @dataclass(frozen=True)
@@ -226,7 +250,7 @@ class History:
                 db.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or time.monotonic() > deadline:
+                if problem_of(e) is not HistoryProblem.LOCKED or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
 
