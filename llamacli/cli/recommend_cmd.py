@@ -7,14 +7,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llamacli.base.sizes import parse_size
+from llamacli.cli import exit_codes
 from llamacli.cli.output import Output
-from llamacli.errors import InvalidValue
+from llamacli.errors import ExitCode, InvalidValue
 
 if TYPE_CHECKING:
     from llamacli.base.hardware import Hardware
     from llamacli.engine.runtime import Verdict
     from llamacli.services.recommend import Report, Row
     from llamacli.sizing.calibration import Calibration
+
+RECOMMEND_EPILOG = exit_codes.epilog(  # calibrating runs the bundled model; nothing is downloaded
+    ExitCode.OK, ExitCode.USER_ERROR, ExitCode.USAGE, ExitCode.MODEL_LOAD, ExitCode.INTERRUPTED
+)
 
 
 def recommend(
