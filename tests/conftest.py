@@ -127,11 +127,11 @@ def bare_hub(bare_hub_server: HubServer, monkeypatch: pytest.MonkeyPatch) -> Hub
 def calibration_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real calibration of this machine, measured once per session (about 10 s on an idle machine)."""
     from llamacli.services import recommend
-    from llamacli.sizing import calibrate
+    from llamacli.sizing import calibration
 
     home = tmp_path_factory.mktemp("calibrated-home")
     recommend.calibration(env={"LLAMACLI_HOME": str(home)})
-    return calibrate.cache_file({"LLAMACLI_HOME": str(home)})
+    return calibration.cache_file({"LLAMACLI_HOME": str(home)})
 
 
 @pytest.fixture

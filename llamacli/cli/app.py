@@ -9,25 +9,17 @@ from typing import Annotated
 import typer
 
 from llamacli import __version__
+from llamacli.cli import exit_codes, messages
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, LlamacliError
 
-EPILOG = """\b
-Exit codes:
-  0    success
-  1    user error (unknown model, bad value, prompt too long for the context)
-  2    usage error (unknown option, missing argument)
-  3    the model failed to load (corrupt, truncated or unsupported file)
-  4    network or download failure
-  130  interrupted (Ctrl-C)
-  141  stdout was closed early (e.g. piped into head)
-"""
+EPILOG = exit_codes.epilog(*ExitCode)
 
 # name -> (module, attribute, options). Each is imported only when it is the command being run (or
 # for the top-level help): building every command's parameters from its signature costs ~30 ms per run.
 _COMMANDS: dict[str, tuple[str, str, dict[str, object]]] = {
-    "run": ("run_cmd", "run", {}),
-    "chat": ("chat_cmd", "chat", {}),
+    "run": ("run_cmd", "run", {"epilog": "RUN_EPILOG"}),
+    "chat": ("chat_cmd", "chat", {"epilog": "CHAT_EPILOG"}),
     "history": ("history_cmd", "app", {}),  # a sub-app: `history show`
     "cache": ("cache_cmd", "app", {}),  # a sub-app: `cache clear`
     "pull": ("models_cmd", "pull", {"epilog": "PULL_EPILOG"}),
@@ -37,8 +29,8 @@ _COMMANDS: dict[str, tuple[str, str, dict[str, object]]] = {
     "show": ("models_cmd", "show", {"epilog": "SHOW_EPILOG"}),
     "import": ("models_cmd", "import_", {"epilog": "IMPORT_EPILOG"}),
     "models": ("models_cmd", "catalog", {"epilog": "LIST_EPILOG"}),
-    "recommend": ("recommend_cmd", "recommend", {}),
-    "hw": ("recommend_cmd", "recommend", {"help": "Alias of 'recommend'."}),
+    "recommend": ("recommend_cmd", "recommend", {"epilog": "RECOMMEND_EPILOG"}),
+    "hw": ("recommend_cmd", "recommend", {"help": "Alias of 'recommend'.", "epilog": "RECOMMEND_EPILOG"}),
     "doctor": ("doctor_cmd", "doctor", {"epilog": "DOCTOR_EPILOG"}),
     "paths": ("paths_cmd", "paths", {"epilog": "PATHS_EPILOG"}),
 }
@@ -113,7 +105,8 @@ def main() -> None:
     try:
         build(_command_named(argv))(args=argv, prog_name="llamacli")
     except LlamacliError as e:
-        Output().error(e.message, e.hint)
-        sys.exit(int(e.exit_code))
+        said = messages.describe(e)
+        Output().error(said.text, said.hint)
+        sys.exit(int(said.exit_code))
     except KeyboardInterrupt:
         sys.exit(int(ExitCode.INTERRUPTED))

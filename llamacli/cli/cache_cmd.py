@@ -7,23 +7,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from llamacli.cli import exit_codes
 from llamacli.cli.output import Output, inert, table
+from llamacli.errors import ExitCode
 
 if TYPE_CHECKING:
     from llamacli.services.prompt_cache import CacheReport
 
-CACHE_EPILOG = """\b
-Exit codes:
-  0    success
-  1    user error (a bad value in config.toml or the environment)
-  2    usage error (unknown option)
-"""
-
-CLEAR_EPILOG = """\b
-Exit codes:
-  0    success
-  2    usage error (unknown option)
-"""
+CACHE_EPILOG = exit_codes.epilog(
+    ExitCode.OK,
+    (ExitCode.USER_ERROR, "user error (a bad value in config.toml or the environment)"),
+    (ExitCode.USAGE, "usage error (unknown option)"),
+)
+CLEAR_EPILOG = exit_codes.epilog(ExitCode.OK, (ExitCode.USAGE, "usage error (unknown option)"))
 
 app = typer.Typer(
     no_args_is_help=False,

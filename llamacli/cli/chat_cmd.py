@@ -6,10 +6,12 @@ from typing import Annotated
 
 import typer
 
-from llamacli.cli import options
+from llamacli.cli import exit_codes, options
 from llamacli.cli.output import Output
-from llamacli.errors import UsageError
+from llamacli.errors import ExitCode, UsageError
 from llamacli.models import references
+
+CHAT_EPILOG = exit_codes.epilog(*(code for code in ExitCode if code is not ExitCode.STDOUT_CLOSED))
 
 
 def chat(

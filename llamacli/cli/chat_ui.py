@@ -12,14 +12,17 @@ import sys
 from typing import TYPE_CHECKING
 
 from llamacli.base import paths
+from llamacli.cli import messages
 from llamacli.cli.output import Output
 from llamacli.errors import LlamacliError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from llamacli.cli.chat_input import PlainInput, TerminalInput
     from llamacli.engine import GenerationParams, LoadParams
     from llamacli.history.database import History
-    from llamacli.services.chat import ChatSession
+    from llamacli.services.chat import ChatSession, Notice
     from llamacli.services.loading import Policy
 
 
@@ -68,7 +71,7 @@ def _open_session(
     past = conversation_to_continue(history, conversation) if resume else None
     local, model = cli_loading.open_model(out, reference or (past.model if past else None), load, policy)
     loader = loading.loader(load, policy, cli_loading.feedback(out))
-    session = ChatSession(model, local, gen, history, loader, system=system, notify=out.notice)
+    session = ChatSession(model, local, gen, history, loader, system=system, notify=_notifier(out))
     if past:
         session.continue_from(past)
     return session
@@ -107,10 +110,21 @@ def _welcome(out: Output, session: ChatSession) -> None:
             renderer.finish()
 
 
+def _notifier(out: Output) -> Callable[[Notice], None]:
+    """The chat's notices as lines on stderr (the ones that carry an error, in its words)."""
+
+    def notify(notice: Notice) -> None:
+        out.notice(notice if isinstance(notice, str) else messages.describe(notice).line())
+
+    return notify
+
+
 def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput) -> None:
     from llamacli.cli.chat_view import show_answer
-    from llamacli.errors import ChatCommandError
+    from llamacli.errors import ChatCommandError, LoadWithoutName, NameTaken, NotSaved
     from llamacli.services import chat_commands
+
+    said_in_chat = (ChatCommandError, LoadWithoutName, NameTaken, NotSaved)  # a slash command's mistake
 
     while (line := reader.read()) is not None:
         try:
@@ -127,9 +141,10 @@ def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput)
                 show_answer(out, reply.answer, stats=session.show_stats)
             if reply.exit:
                 return
-        except ChatCommandError as e:
-            out.notice(f"{e.message}" + (f" ({e.hint})" if e.hint else ""))
+        except said_in_chat as e:
+            out.notice(messages.describe(e).line())
         except LlamacliError as e:  # a bad /model or /load, a message too long: the chat goes on
-            out.error(e.message, e.hint)
+            said = messages.describe(e)
+            out.error(said.text, said.hint)
         except KeyboardInterrupt:  # e.g. during a /model load: back to the prompt, the chat goes on
             out.notice("(interrupted)")

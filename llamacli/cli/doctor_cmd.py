@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from llamacli.cli import exit_codes, messages
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode
 
-DOCTOR_EPILOG = """\b
-Exit codes:
-  0    every check passed
-  1    a check failed (each failed line says what to do)
-  2    usage error (unknown option)
-  130  interrupted (Ctrl-C)
-"""
+if TYPE_CHECKING:
+    from llamacli.services.doctor import Check
+
+DOCTOR_EPILOG = exit_codes.epilog(
+    (ExitCode.OK, "every check passed"),
+    (ExitCode.USER_ERROR, "a check failed (each failed line says what to do)"),
+    (ExitCode.USAGE, "usage error (unknown option)"),
+    ExitCode.INTERRUPTED,
+)
 
 
 def doctor(
@@ -32,7 +36,7 @@ def doctor(
 
     out = Output()
     with out.status("Checking…"):
-        report = service.checks(deep=deep)
+        report = [_worded(check) for check in service.checks(deep=deep)]
     ok = all(check.ok for check in report)
     if json_output:
         out.data({"ok": ok, "checks": [check.to_dict() for check in report]})
@@ -46,3 +50,11 @@ def doctor(
                 out.answer(f"  {'':<{width}}  → {check.fix}\n")
     if not ok:
         raise typer.Exit(ExitCode.USER_ERROR)
+
+
+def _worded(check: Check) -> Check:
+    """CHECK with its error, if any, put in words: the message as its detail, the hint as its fix."""
+    if check.error is None:
+        return check
+    said = messages.describe(check.error)
+    return dataclasses.replace(check, detail=said.text, fix=said.hint or check.fix, error=None)

@@ -37,4 +37,4 @@ def open_model(out: Output, reference: str | None, params: LoadParams, how: Poli
 
     choice = loading.choose(reference, params, how, feedback(out))
     with out.status(f"Loading {choice.local.name}…"):
-        return choice.local, loading.load(choice, params)
+        return choice.local, loading.load(choice)

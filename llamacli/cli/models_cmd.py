@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from llamacli.base.sizes import format_parameters, format_size
+from llamacli.cli import exit_codes
 from llamacli.cli.output import Output, inert, table
 from llamacli.cli.progress import pull_with_progress
+from llamacli.errors import ExitCode
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 REF = Annotated[str, typer.Argument(metavar="MODEL", help="Registry name, hf.co/OWNER/REPO[:QUANT|/FILE] or path.")]
@@ -28,50 +30,43 @@ def _when(ts: float) -> str:
     return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"
 
 
-PULL_EPILOG = """\b
-Exit codes:
-  0    success (also when the model was already complete: no body is downloaded again)
-  1    user error (malformed reference, unknown model or quantization, not enough disk, offline)
-  3    the downloaded file is not a valid GGUF (it was deleted)
-  4    network or download failure, access denied (set HF_TOKEN), sha256 mismatch (file deleted)
-  130  interrupted (Ctrl-C): pull again to resume
-"""
-
-
-LIST_EPILOG = """\b
-Exit codes:
-  0    success
-  1    a malformed models.toml or config.toml (the message names the file and line)
-  2    usage error (unknown option)
-  130  interrupted (Ctrl-C)
-"""
-
-RM_EPILOG = """\b
-Exit codes:
-  0    success (an imported model is forgotten; its file is kept)
-  1    user error (unknown model, not on this machine, bundled, being downloaded by another process)
-  2    usage error (unknown option, missing argument)
-  130  interrupted (Ctrl-C)
-"""
-
-SHOW_EPILOG = """\b
-Exit codes:
-  0    success
-  1    user error (malformed reference, unknown model, not downloaded and offline)
-  2    usage error (unknown option, missing argument)
-  3    not a valid GGUF file (corrupt, cut short or unsupported)
-  4    network failure reading the header from the Hub
-  130  interrupted (Ctrl-C)
-"""
-
-IMPORT_EPILOG = """\b
-Exit codes:
-  0    success
-  1    user error (no such file, bad name, a registry name, a name already in use without --force)
-  2    usage error (unknown option, missing argument)
-  3    not a valid GGUF file (corrupt, cut short or unsupported): nothing is registered
-  130  interrupted (Ctrl-C)
-"""
+_C = ExitCode
+OK, USER, USAGE, LOAD, NETWORK, INTERRUPTED = _C.OK, _C.USER_ERROR, _C.USAGE, _C.MODEL_LOAD, _C.NETWORK, _C.INTERRUPTED
+PULL_EPILOG = exit_codes.epilog(
+    (OK, "success (also when the model was already complete: no body is downloaded again)"),
+    (USER, "user error (malformed reference, unknown model or quantization, not enough disk, offline)"),
+    USAGE,
+    (LOAD, "the downloaded file is not a valid GGUF (it was deleted)"),
+    (NETWORK, "network or download failure, access denied (set HF_TOKEN), sha256 mismatch (file deleted)"),
+    (INTERRUPTED, "interrupted (Ctrl-C): pull again to resume"),
+)
+LIST_EPILOG = exit_codes.epilog(
+    OK,
+    (USER, "a malformed models.toml or config.toml (the message names the file and line)"),
+    (USAGE, "usage error (unknown option)"),
+    INTERRUPTED,
+)
+RM_EPILOG = exit_codes.epilog(
+    (OK, "success (an imported model is forgotten; its file is kept)"),
+    (USER, "user error (unknown model, not on this machine, bundled, being downloaded by another process)"),
+    USAGE,
+    INTERRUPTED,
+)
+SHOW_EPILOG = exit_codes.epilog(
+    OK,
+    (USER, "user error (malformed reference, unknown model, not downloaded and offline)"),
+    USAGE,
+    (LOAD, "not a valid GGUF file (corrupt, cut short or unsupported)"),
+    (NETWORK, "network failure reading the header from the Hub"),
+    INTERRUPTED,
+)
+IMPORT_EPILOG = exit_codes.epilog(
+    OK,
+    (USER, "user error (no such file, bad name, a registry name, a name already in use without --force)"),
+    USAGE,
+    (LOAD, "not a valid GGUF file (corrupt, cut short or unsupported): nothing is registered"),
+    INTERRUPTED,
+)
 
 
 def pull(
@@ -228,7 +223,7 @@ def catalog(json_output: JSON = False) -> None:
     if json_output:
         out.data([r.to_dict() for r in rows])
         return
-    header = ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "MEMORY"]
+    header = ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "CTX", "MEMORY"]
     cells = [
         [
             r.name + (" *" if r.default else ""),
@@ -237,6 +232,7 @@ def catalog(json_output: JSON = False) -> None:
             format_parameters(r.parameters),
             r.license,
             "yes" if r.local else "-",
+            str(r.n_ctx),
             ("✓ " if r.fits_in_memory else "✗ ") + format_size(r.memory.total),
         ]
         for r in rows

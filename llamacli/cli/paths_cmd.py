@@ -6,13 +6,11 @@ from typing import Annotated
 
 import typer
 
+from llamacli.cli import exit_codes
 from llamacli.cli.output import Output
+from llamacli.errors import ExitCode
 
-PATHS_EPILOG = """\b
-Exit codes:
-  0    success
-  2    usage error (unknown option)
-"""
+PATHS_EPILOG = exit_codes.epilog(ExitCode.OK, (ExitCode.USAGE, "usage error (unknown option)"))
 
 
 def paths(json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:

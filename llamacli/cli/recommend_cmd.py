@@ -7,14 +7,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from llamacli.base.sizes import parse_size
+from llamacli.cli import exit_codes
 from llamacli.cli.output import Output
-from llamacli.errors import InvalidValue
+from llamacli.errors import ExitCode, InvalidValue
 
 if TYPE_CHECKING:
     from llamacli.base.hardware import Hardware
     from llamacli.engine.runtime import Verdict
     from llamacli.services.recommend import Report, Row
-    from llamacli.sizing.calibrate import Calibration
+    from llamacli.sizing.calibration import Calibration
+
+RECOMMEND_EPILOG = exit_codes.epilog(  # calibrating runs the bundled model; nothing is downloaded
+    ExitCode.OK, ExitCode.USER_ERROR, ExitCode.USAGE, ExitCode.MODEL_LOAD, ExitCode.INTERRUPTED
+)
 
 
 def recommend(
@@ -64,8 +69,7 @@ def recommend(
     budget = parse_size(memory) if memory is not None else None
     if min_speed is not None and not min_speed >= 0:
         raise InvalidValue(f"--min-speed must be zero or more, got {min_speed:g}")
-    if ctx is not None and not (16 <= ctx <= 1_048_576):
-        raise InvalidValue(f"--ctx must be between 16 and 1048576, got {ctx}")
+    service.check_ctx(ctx)  # before calibrating: a bad value is said at once
     out = Output()
     info = native.system_info()
     machine = hardware.probe(lambda: info, native.gpu_offload)
@@ -117,7 +121,14 @@ def render(report: Report) -> str:
     from llamacli.cli.output import table
 
     budget = report.budget
-    window = f"{report.n_ctx} tokens" if report.n_ctx else "each model's default (at most 4096 tokens)"
+    from llamacli.engine.params import DEFAULT_CTX
+    from llamacli.sizing.fit import MIN_CTX
+
+    window = (
+        f"{report.n_ctx} tokens"
+        if report.n_ctx
+        else f"each model's default (at most {DEFAULT_CTX} tokens), down to {MIN_CTX} where only that fits"
+    )
     lines = _machine_lines(report.hardware, report.calibration, report.engine)
     floor = f"at least {budget.min_speed:g} tok/s" if budget.min_speed > 0 else "no speed floor"
     lines += [f"Budget  {format_size(budget.usable)} usable of {format_size(budget.memory)}, {floor}; context {window}"]
@@ -129,10 +140,10 @@ def render(report: Report) -> str:
 
 
 # The columns `models` has mean the same here (NAME with * for the default quant, SIZE the file, PARAMS).
-HEADER = ("NAME", "QUANT", "SIZE", "PARAMS", "LOCAL", "MEMORY", "GEN/S", "PROMPT/S", "FIT")
+HEADER = ("NAME", "QUANT", "SIZE", "PARAMS", "LOCAL", "CTX", "MEMORY", "GEN/S", "PROMPT/S", "FIT")
 LEGEND = (
-    "* default quantization (the name without a tag)   MEMORY: need, ✓ fits the memory budget   "
-    "FIT: memory and speed floor"
+    "* default quantization (the name without a tag)   CTX: context sized for   "
+    "MEMORY: need, ✓ fits the memory budget   FIT: memory and speed floor"
 )
 
 
@@ -147,6 +158,7 @@ def _row(row: Row, floor: float) -> list[str]:
         format_size(c.file_size),
         format_parameters(c.parameters),
         "yes" if row.local else "-",
+        str(c.n_ctx),
         ("✓ " if row.fits_in_memory else "✗ ") + format_size(c.memory.total),
         format_speed(c.speed.generation, floor),
         f"{c.speed.prompt:.0f}",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llamacli.cli import options
+from llamacli.cli import exit_codes, options
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, InvalidValue
 from llamacli.models import references
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from llamacli.engine import Event, Stats
     from llamacli.models.locate import LocalModel
 
-EPIPE_EXIT = 141  # what a shell reports for a writer killed by SIGPIPE, e.g. `llamacli run ... | head -c 5`
+RUN_EPILOG = exit_codes.epilog(*ExitCode)
 
 
 def _split_words(words: list[str], model: str | None) -> tuple[str | None, str]:
@@ -131,7 +131,7 @@ def run(
             raise typer.Exit(ExitCode.INTERRUPTED) from None
         except BrokenPipeError:
             out.silence_stdout()
-            raise typer.Exit(EPIPE_EXIT) from None
+            raise typer.Exit(ExitCode.STDOUT_CLOSED) from None
 
 
 def _render(out: Output, events: Iterator[Event], local: LocalModel, *, json_output: bool, verbose: bool) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from llamacli.base import paths
 from llamacli.errors import ConversationNotFound, HistoryUnavailable
 from llamacli.history import reads, schema, writes
+from llamacli.history.problems import problem_of
 from llamacli.history.records import Conversation, Entry, StoredMessage
 from llamacli.history.schema import MIGRATIONS
 
@@ -51,12 +52,9 @@ def _reported(method: Callable[Concatenate[History, P], R]) -> Callable[Concaten
     def wrapper(self: History, *args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(self, *args, **kwargs)
-        except sqlite3.IntegrityError as e:
-            self.close()
-            raise HistoryUnavailable(self.path, str(e), "it was changed by another program") from e
         except (sqlite3.Error, OSError) as e:
             self.close()
-            raise HistoryUnavailable(self.path, str(e) or type(e).__name__) from e
+            raise HistoryUnavailable(self.path, str(e) or type(e).__name__, problem_of(e)) from e
 
     return wrapper
 

@@ -8,6 +8,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from llamacli.errors import HistoryProblem
+from llamacli.history.problems import problem_of
+
 
 def _m001_initial(db: sqlite3.Connection) -> None:
     # One statement at a time, not executescript: that commits first, so the migration would not be one
@@ -77,7 +80,7 @@ def _use_wal(db: sqlite3.Connection, timeout: float) -> None:
             db.execute("PRAGMA journal_mode=WAL")
             return
         except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
+            if problem_of(e) is not HistoryProblem.LOCKED or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
 

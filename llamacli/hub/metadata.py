@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from llamacli.errors import AuthRequired, DownloadError, LlamacliError, OfflineRefused, RemoteNotFound
+from llamacli.errors import (
+    AuthRequired,
+    DownloadError,
+    LlamacliError,
+    OfflineRefused,
+    QuantAmbiguous,
+    QuantNotFound,
+    RemoteNotFound,
+)
 from llamacli.models import gguf_info
 from llamacli.models.references import DEFAULT_QUANT
 
@@ -100,7 +108,7 @@ def gguf_files(repo: str) -> dict[str, tuple[int | None, str | None]]:
     try:
         body = response.json()
     except ValueError as e:
-        raise DownloadError(repo, None, "the Hub's file listing is not JSON", _UNTRUSTED) from e
+        raise DownloadError(repo, None, "the Hub's file listing is not JSON", untrusted=True) from e
     siblings = body.get("siblings") if isinstance(body, dict) else None
     files: dict[str, tuple[int | None, str | None]] = {}
     for entry in siblings if isinstance(siblings, list) else []:
@@ -122,13 +130,8 @@ def pick_quant(repo: str, files: list[str], quant: str | None) -> str:
         return matches[0]
     available = sorted({q for f in single if (q := quant_of(f))})
     if not matches:
-        raise RemoteNotFound(
-            f"no {wanted} .gguf file in {repo}",
-            f"available quantizations: {', '.join(available)}" if available else "the repository has no GGUF file",
-        )
-    raise RemoteNotFound(
-        f"{len(matches)} files match {wanted} in {repo}", f"name one: hf.co/{repo}/{matches[0]} (or another)"
-    )
+        raise QuantNotFound(repo, wanted, available)
+    raise QuantAmbiguous(repo, wanted, matches)
 
 
 def endpoint() -> str:
@@ -156,27 +159,24 @@ def resolve(repo: str, file: str, revision: str = "main") -> RemoteFile:
     from huggingface_hub.utils import build_hf_headers
 
     if not SAFE_FILE.match(file):
-        raise DownloadError(repo, None, f"refusing the file name {file!r}", _UNTRUSTED)
+        raise DownloadError(repo, None, f"refusing the file name {file!r}", untrusted=True)
     _quiet()
     url = hf_hub_url(repo, file, revision=revision, endpoint=endpoint())
     with _errors(repo, file):
         meta = get_hf_file_metadata(url, endpoint=endpoint())
     if not meta.commit_hash or not COMMIT.match(meta.commit_hash):
-        raise DownloadError(repo, file, f"the server sent an invalid commit id {meta.commit_hash!r}", _UNTRUSTED)
+        raise DownloadError(repo, file, f"the server sent an invalid commit id {meta.commit_hash!r}", untrusted=True)
     if not meta.etag or not SHA256.match(meta.etag):
-        raise DownloadError(repo, file, f"the server sent no valid sha256 (ETag {meta.etag!r})", _UNTRUSTED)
+        raise DownloadError(repo, file, f"the server sent no valid sha256 (ETag {meta.etag!r})", untrusted=True)
     if not meta.size or meta.size <= 0:
-        raise DownloadError(repo, file, "the server did not say how large the file is", _UNTRUSTED)
+        raise DownloadError(repo, file, "the server did not say how large the file is", untrusted=True)
     location = meta.location
     if urlparse(location).scheme not in ("http", "https"):
-        raise DownloadError(repo, file, f"the server redirected to {location!r}", _UNTRUSTED)
+        raise DownloadError(repo, file, f"the server redirected to {location!r}", untrusted=True)
     same_origin = _origin(location) == _origin(endpoint())
     headers = build_hf_headers() if same_origin else {}
     headers["Accept-Encoding"] = "identity"
     return RemoteFile(repo, file, meta.commit_hash, meta.etag, meta.size, location, headers)
-
-
-_UNTRUSTED = "nothing was written; check HF_ENDPOINT and any proxy or mirror in between"
 
 
 def client() -> Any:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamacli.errors import InvalidValue, ModelNotFound, ModelNotLocal, PackageMissing
+from llamacli.errors import InvalidValue, ModelNotFound, ModelNotLocal, NoSuchModelFile, PackageMissing
 from llamacli.models import references
 from llamacli.models.registry import HubSource, PackageSource, Registry, Variant
 from llamacli.models.store import Manifest, Store, hub_key, import_key
@@ -39,7 +39,7 @@ def package_file(variant: Variant) -> Path:
 
 def _local_path(path: Path) -> LocalModel:
     if not path.exists():
-        raise InvalidValue(f"no such model file: {path}", "check the path, or use a name from 'llamacli models'")
+        raise NoSuchModelFile(path)
     if not path.is_file():
         raise InvalidValue(f"not a file: {path}", "give the path of a .gguf file")
     return LocalModel(name=str(path), path=path)

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamacli.errors import InvalidValue
+from llamacli.errors import MalformedReference
 
 # The quantization a Hub reference without one means (`hf.co/OWNER/REPO`): the usual 4-bit balance.
 DEFAULT_QUANT = "Q4_K_M"
@@ -54,50 +54,42 @@ class PathRef:
 Reference = NameRef | HubRef | PathRef
 
 
-def _bad(text: str, why: str) -> InvalidValue:
-    return InvalidValue(
-        f"malformed model reference {text!r}: {why}",
-        "use a registry name (llamacli models), hf.co/OWNER/REPO:QUANT, hf.co/OWNER/REPO/FILE.gguf "
-        "or a path to a .gguf file",
-    )
-
-
 def _parse_hub(text: str, rest: str) -> HubRef:
     if "\\" in rest or "\x00" in rest:
-        raise _bad(text, "backslashes and NUL are not allowed")
+        raise MalformedReference(text, "backslashes and NUL are not allowed")
     quant = None
     parts = rest.split("/")
     if len(parts) == 2 and ":" in parts[1]:
         parts[1], quant = parts[1].split(":", 1)
     if len(parts) not in (2, 3):
-        raise _bad(text, "expected hf.co/OWNER/REPO:QUANT or hf.co/OWNER/REPO/FILE.gguf")
+        raise MalformedReference(text, "expected hf.co/OWNER/REPO:QUANT or hf.co/OWNER/REPO/FILE.gguf")
     owner, repo = parts[0], parts[1]
     for part in (owner, repo):
         if part in ("", ".", "..") or not _PART.match(part) or ".." in part:
-            raise _bad(text, f"{part!r} is not a valid owner or repository name")
+            raise MalformedReference(text, f"{part!r} is not a valid owner or repository name")
     if len(parts) == 3:
         file = parts[2]
         if not _FILE.match(file) or ".." in file:
-            raise _bad(text, f"{file!r} is not a plain .gguf file name")
+            raise MalformedReference(text, f"{file!r} is not a plain .gguf file name")
         return HubRef(f"{owner}/{repo}", file=file)
     if quant is not None and not _QUANT.match(quant):
-        raise _bad(text, f"{quant!r} is not a quantization name such as Q4_K_M")
+        raise MalformedReference(text, f"{quant!r} is not a quantization name such as Q4_K_M")
     return HubRef(f"{owner}/{repo}", quant=quant)
 
 
 def parse(text: str) -> Reference:
-    """Classify and validate TEXT; InvalidValue if it is malformed."""
+    """Classify and validate TEXT; MalformedReference if it is malformed."""
     if not text or not text.strip():
-        raise _bad(text, "it is empty")
+        raise MalformedReference(text, "it is empty")
     for prefix in HUB_PREFIXES:
         if text.startswith(prefix):
             return _parse_hub(text, text[len(prefix) :])
     if "\x00" in text:
-        raise _bad(text, "NUL is not allowed")
+        raise MalformedReference(text, "NUL is not allowed")
     if text.lower().endswith(".gguf") or "/" in text or text.startswith((".", "~")):
         return PathRef(Path(text).expanduser())
     if not _NAME.match(text) and not _FAMILY.match(text):
-        raise _bad(text, "a registry name looks like FAMILY:SIZE, e.g. llama3.2:1b (or the FAMILY alone)")
+        raise MalformedReference(text, "a registry name looks like FAMILY:SIZE, e.g. llama3.2:1b (or the FAMILY alone)")
     return NameRef(text.lower())
 
 

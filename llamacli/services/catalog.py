@@ -1,6 +1,6 @@
 """The `models` use case: every registry variant, whether it is on this machine, and whether it fits.
 
-Whether it fits is `llamacli.sizing.fit`'s answer, the same number `recommend` gives for the same model.
+Whether it fits, and at which context, is `llamacli.sizing.fit`'s answer, the same `recommend` gives.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ class CatalogRow:
     license: str
     local: bool
     default: bool  # the quantization the name without a tag selects
-    memory: MemoryEstimate  # need at the default context window (`n_ctx`)
-    n_ctx: int
+    memory: MemoryEstimate  # need at `n_ctx`
+    n_ctx: int  # the default context window, or the smaller one it fits at (`context_shrunk`)
     fits_in_memory: bool  # the need fits the memory budget with headroom
+    default_ctx: int = 0  # the default context window
+    context_shrunk: bool = False  # only a context smaller than the default fits
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary: numbers and booleans, no display strings."""
@@ -39,16 +41,14 @@ class CatalogRow:
 
 def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
     """Every registry variant, with whether it is already on this machine."""
-    from llamacli.sizing import fit
-    from llamacli.sizing.picker import Budget
+    from llamacli.sizing.fit import Sizer
 
     reg = registry.load(env)
-    calibration = fit.cached_calibration(env)
-    budget = Budget(fit.memory_budget(env), 0.0)
+    sizer = Sizer.here(env)
     rows: list[CatalogRow] = []
     for entry in reg:
         for q in entry.quants:
-            need = fit.entry_need(entry, q, None, calibration)
+            verdict = sizer.entry(entry, q)
             name = entry.short_name(q)
             try:
                 local = locate(name, reg, env) is not None
@@ -64,9 +64,11 @@ def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
                     license=entry.license,
                     local=local,
                     default=q.quant == entry.default_quant,
-                    memory=need,
-                    n_ctx=fit.window(entry.context_length, None),
-                    fits_in_memory=budget.holds(need.total),
+                    memory=verdict.estimate,
+                    n_ctx=verdict.n_ctx,
+                    fits_in_memory=verdict.fits,
+                    default_ctx=verdict.default_ctx,
+                    context_shrunk=verdict.shrunk,
                 )
             )
     return rows

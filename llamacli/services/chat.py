@@ -24,7 +24,15 @@ from typing import Any
 
 from llamacli.engine import Event, Finished, GenerationParams, Model, TextDelta
 from llamacli.engine.chat_template import Message
-from llamacli.errors import ChatCommandError, ContextOverflow, ConversationNotFound, HistoryUnavailable, NameTaken
+from llamacli.errors import (
+    ChatCommandError,
+    ContextOverflow,
+    ConversationNotFound,
+    HistoryBehind,
+    HistoryUnavailable,
+    LoadWithoutName,
+    NotSaved,
+)
 from llamacli.history.database import Conversation, Entry, History
 from llamacli.models.locate import LocalModel
 from llamacli.services import chat_commands
@@ -58,7 +66,10 @@ class Turn:
     model: str | None = None  # the model that wrote it (an answer)
 
 
-def _ignore(_: str) -> None:
+Notice = str | HistoryBehind  # what the chat tells the person between answers (an error in words the front end picks)
+
+
+def _ignore(_: Notice) -> None:
     """The default `notify`: say nothing."""
 
 
@@ -85,7 +96,7 @@ class ChatSession:
     turns: list[Turn] = field(default_factory=list)
     conversation_id: int | None = None
     first_sent: int = 0  # turns before this index were trimmed away (still in the history)
-    notify: Callable[[str], None] = _ignore  # a line for the person (the history failed, or works again)
+    notify: Callable[[Notice], None] = _ignore  # for the person: the history failed, or works again
     unsaved: HistoryUnavailable | None = None  # why the history is behind the conversation, while it is
     dropped: list[int] = field(default_factory=list)  # rows /retry replaced while the history was behind
     said: set[str] = field(default_factory=set)
@@ -130,9 +141,7 @@ class ChatSession:
                 self.dropped.clear()
         except HistoryUnavailable as e:
             if self.unsaved is None:
-                self._say_once(
-                    f"warning: {e.message}; the chat goes on, and is saved when writing works again ({e.hint})"
-                )
+                self._say_once(HistoryBehind(e))
             self.unsaved = e
             return
         self.unsaved = None
@@ -146,11 +155,12 @@ class ChatSession:
         lost, self.unsaved = self.unsaved, None
         return lost.reason if lost else None
 
-    def _say_once(self, line: str) -> None:
-        """Notify LINE the first time only: a nearly full disk can fail and recover many times in a chat."""
-        if line not in self.said:
-            self.said.add(line)
-            self.notify(line)
+    def _say_once(self, notice: Notice) -> None:
+        """Notify NOTICE the first time only: a nearly full disk can fail and recover many times in a chat."""
+        key = notice if isinstance(notice, str) else f"{notice.cause.path}: {notice.cause.reason}"
+        if key not in self.said:
+            self.said.add(key)
+            self.notify(notice)
 
     # -- talking --------------------------------------------------------------------------------
 
@@ -339,12 +349,8 @@ class ChatSession:
         if self.unsaved is not None:
             self._record(lambda _: None)
         if self.unsaved is not None or self.conversation_id is None:
-            reason = self.unsaved.reason if self.unsaved else "nothing was written"
-            raise ChatCommandError(f"cannot save now: {reason}", self.unsaved.hint if self.unsaved else None)
-        try:
-            before = self.history.set_name(self.conversation_id, name)
-        except NameTaken as e:  # refused: the other conversation keeps its name and every message
-            raise ChatCommandError(e.message, e.hint) from e
+            raise NotSaved(self.unsaved)
+        before = self.history.set_name(self.conversation_id, name)  # NameTaken keeps the other one whole
         resume = f"/load {name} or 'llamacli chat --continue {name}' continues it"
         if before == name:
             return Reply((f"This conversation is already saved as '{name}' (each message is saved as it comes).",))
@@ -354,7 +360,7 @@ class ChatSession:
 
     def _cmd_load(self, argument: str) -> Reply:
         if not argument:
-            raise ChatCommandError("usage: /load NAME", "'llamacli history' lists saved conversations")
+            raise LoadWithoutName()
         self.history.get(argument)  # an unknown name is an error that changes nothing
         lost = self._leave()
         saved = self.history.get(argument)  # read after the last try at saving: it may be this conversation

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -33,10 +33,16 @@ class Check:
     ok: bool
     detail: str
     fix: str | None = None
+    error: LlamacliError | None = None  # a failure the front end words (DETAIL and FIX are its fallbacks)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return asdict(self)
+        """JSON-ready (the error as the front end worded it into DETAIL and FIX)."""
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+
+
+def failed(name: str, error: LlamacliError, fix: str | None = None) -> Check:
+    """The check NAME failed with ERROR; FIX when the error's words have no hint."""
+    return Check(name, False, type(error).__name__, fix, error)
 
 
 def _build(system_info: str) -> Check:
@@ -67,7 +73,7 @@ def _self_test(env: Mapping[str, str]) -> Check:
     try:
         verdict = probe.ensure_runs(bundled, None, reference=None)
     except LlamacliError as e:
-        return Check("self-test", False, e.message, e.hint)
+        return failed("self-test", e)
     runtime.remember_machine(cache, verdict)
     return Check("self-test", True, f"llama.cpp runs with {verdict.describe()}")
 
@@ -132,7 +138,7 @@ def _answers_offline(env: Mapping[str, str]) -> list[Check]:
                 params = GenerationParams(temperature=0, max_tokens=HELLO_MAX_TOKENS)
                 answer = model.generate([Message("user", HELLO)], params)
         except LlamacliError as e:
-            return [Check("model answers", False, e.message, e.hint)]
+            return [failed("model answers", e)]
     stopped = answer.reason == "stop" and bool(answer.text.strip())
     tokens, speed = answer.stats.generated_tokens, answer.stats.generation_tokens_per_second
     said = f"{local.name} answered {answer.text.strip()[:60]!r} ({tokens} tokens, {speed:.0f} tok/s)"
@@ -160,7 +166,7 @@ def _config(env: Mapping[str, str]) -> Check:
         config = settings.load(env)
         registry.load(env)
     except LlamacliError as e:
-        return Check("config", False, e.message, e.hint or "fix the file or move it aside")
+        return failed("config", e, "fix the file or move it aside")
     if config.warnings:  # most likely a typo, which silently changes nothing
         return Check("config", False, "; ".join(config.warnings), "rename or remove the key")
     chosen = config.default_model

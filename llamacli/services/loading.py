@@ -67,10 +67,15 @@ class Feedback:
 
 @dataclass(frozen=True)
 class Choice:
-    """The model that will be loaded, and its memory verdict (None: it could not be sized)."""
+    """The model that will be loaded, its memory verdict (None: it could not be sized), and how to load it.
+
+    `params` is what `load` uses: the caller's, with the context shrunk when the model fits only at a
+    smaller one than its default and no context was asked for.
+    """
 
     local: LocalModel
     fit: MemoryFit | None
+    params: LoadParams
 
 
 def choose(
@@ -91,20 +96,14 @@ def choose(
         local = _named(reference, policy, offline, feedback, env)
     verdict = check_fit(local, params.n_ctx, env)
     _warn(local, verdict, feedback)
-    return Choice(local, verdict)
+    return Choice(local, verdict, _identified(_fitted(params, verdict), local))
 
 
-def load(choice: Choice, params: LoadParams) -> Model:
-    """Load CHOICE with PARAMS (ModelLoadError for a file llama.cpp refuses).
-
-    The prompt cache keys its states by the model: a pulled file by its verified sha256, others (the
-    bundled model, imports, paths) by their path, size and mtime (the engine's default).
-    """
+def load(choice: Choice) -> Model:
+    """Load CHOICE with its params (ModelLoadError for a file llama.cpp refuses)."""
     from llamacli.engine import Model
 
-    if params.prompt_cache_dir is not None and choice.local.sha256:
-        params = dataclasses.replace(params, model_identity=f"sha256:{choice.local.sha256}")
-    return Model(choice.local.path, params)
+    return Model(choice.local.path, choice.params)
 
 
 def loader(
@@ -114,7 +113,7 @@ def loader(
 
     def load_reference(reference: str) -> tuple[LocalModel, Model]:
         choice = choose(reference, params, policy, feedback, env)
-        return choice.local, load(choice, params)
+        return choice.local, load(choice)
 
     return load_reference
 
@@ -127,11 +126,26 @@ def check_fit(local: LocalModel, n_ctx: int | None, env: Mapping[str, str] = os.
 
 
 def _warn(local: LocalModel, verdict: MemoryFit | None, feedback: Feedback) -> None:
-    """Say so before llama.cpp tries to load a model that will not fit in memory."""
+    """Say so before llama.cpp tries to load a model that will not fit, or loads it at a smaller context."""
     from llamacli.sizing import fit
 
-    if line := fit.warning(local.name, verdict):
+    if line := fit.warning(local.name, verdict) or fit.context_note(local.name, verdict):
         feedback.notify(line)
+
+
+def _fitted(params: LoadParams, verdict: MemoryFit | None) -> LoadParams:
+    """PARAMS at the context the fit check chose; a context the person asked for is never changed."""
+    if params.n_ctx is not None or verdict is None or not (verdict.fits and verdict.shrunk):
+        return params
+    return dataclasses.replace(params, n_ctx=verdict.n_ctx)
+
+
+def _identified(params: LoadParams, local: LocalModel) -> LoadParams:
+    """PARAMS naming LOCAL for the prompt cache: a pulled file by its verified sha256; others (the bundled
+    model, imports, paths) by their path, size and mtime, the engine's default."""
+    if params.prompt_cache_dir is None or not local.sha256:
+        return params
+    return dataclasses.replace(params, model_identity=f"sha256:{local.sha256}")
 
 
 def _named(

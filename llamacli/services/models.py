@@ -15,6 +15,7 @@ from llamacli.base.offline import is_offline
 from llamacli.base.sizes import format_size
 from llamacli.errors import (
     DownloadError,
+    ImportNameInUse,
     IntegrityError,
     InvalidValue,
     ModelLoadError,
@@ -24,6 +25,7 @@ from llamacli.errors import (
     NotEnoughDisk,
     OfflineRefused,
     PackageMissing,
+    PullOfFile,
     StoreError,
 )
 from llamacli.hub import metadata
@@ -85,10 +87,7 @@ def _pull_target(text: str, reg: Registry) -> tuple[str, str | None, str | None]
     """(repo, file or None, quant or None) to download, or the LocalModel when nothing can be pulled."""
     ref = references.parse(text)
     if isinstance(ref, references.PathRef):
-        raise InvalidValue(
-            f"'{text}' is a file on disk: it needs no pull (pull downloads from the Hub)",
-            f"run it by its path, or give it a name with: llamacli import {text}",
-        )
+        raise PullOfFile(text)
     if isinstance(ref, references.HubRef):
         return ref.repo, ref.file, ref.quant
     variant = reg.find(ref.name)
@@ -371,15 +370,12 @@ def import_file(
         raise InvalidValue(f"'{name}' is not a model name", "a name looks like FAMILY:TAG, e.g. mymodel:q4")
     reg = registry.load(env)
     if reg.find(name) is not None:
-        raise InvalidValue(f"'{name}' is a registry name", "choose another with --name")
+        raise ImportNameInUse(name, None)
     info = gguf_info.read(path, paths.cache_dir(env))  # ModelLoadError for a file that is not a whole GGUF
     store = Store.default(env)
     existing = store.get(import_key(name))
     if existing is not None and not force and store.file_of(existing).resolve() != path:
-        raise InvalidValue(
-            f"'{name}' already names {store.file_of(existing)}",
-            "choose another --name, or add --force to point it at the new file (the old file is not touched)",
-        )
+        raise ImportNameInUse(name, store.file_of(existing))
     manifest = store.put(
         Manifest(
             key=import_key(name),

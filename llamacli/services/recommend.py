@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamacli.base import paths
+from llamacli.base import paths, settings
 from llamacli.base.hardware import Hardware
 from llamacli.engine import runtime
 from llamacli.errors import InvalidValue, LlamacliError, NoModelFits
@@ -20,9 +20,8 @@ from llamacli.models import registry
 from llamacli.models.locate import LocalModel, locate, package_file
 from llamacli.models.registry import PackageSource, Registry
 from llamacli.sizing import calibrate, estimate, picker
-from llamacli.sizing import fit as memory_fit
-from llamacli.sizing.calibrate import Calibration
-from llamacli.sizing.fit import CALIBRATION_MODEL
+from llamacli.sizing.calibration import Calibration, load_cached, save
+from llamacli.sizing.fit import CALIBRATION_MODEL, Sizer, memory_budget, shape_of_entry
 from llamacli.sizing.picker import Budget, Candidate, Fit
 
 ANSWER_DEPTH = 512  # predicted speed is while answering with this many tokens of conversation in context
@@ -70,6 +69,9 @@ class Report:
                     "bits_per_weight": round(row.candidate.bits, 2),
                     "default": row.default,
                     "memory": row.candidate.memory.to_dict(),
+                    "n_ctx": row.candidate.n_ctx,
+                    "default_ctx": row.candidate.default_ctx,
+                    "context_shrunk": row.candidate.shrunk,
                     "generation_tokens_per_second": round(row.candidate.speed.generation, 2),
                     "prompt_tokens_per_second": round(row.candidate.speed.prompt, 2),
                     "fits_in_memory": row.fits_in_memory,
@@ -80,32 +82,40 @@ class Report:
                 for row in self.rows
             ],
             "pick": self.pick.name if self.pick else None,
+            "pick_ctx": self.pick.n_ctx if self.pick else None,
             "local_pick": self.local_pick.name if self.local_pick else None,
+            "local_pick_ctx": self.local_pick.n_ctx if self.local_pick else None,
             "explanation": self.explanation,
         }
 
 
-def candidates(reg: Registry, calibration: Calibration, n_ctx: int | None) -> list[Candidate]:
-    """Every registry entry at every quant, with memory at N_CTX (default: min(trained, 4096)) and speed.
+def candidates(reg: Registry, sizer: Sizer, n_ctx: int | None) -> list[Candidate]:
+    """Every registry entry at every quant, with memory and speed, sized by SIZER (see `Sizer.fit`).
 
-    Named as `list` and `models` name them (the bare name for the default quant); memory is the fit
-    service's estimate, the number `models` shows.
+    Memory is at N_CTX when given, else at the model's default window or the largest smaller context
+    that fits SIZER's budget: the verdict `models`, `pull` and `run` give for the same model. Named as
+    `list` and `models` name them (the bare name for the default quant).
     """
+    assert sizer.calibration is not None  # speeds need one
     out: list[Candidate] = []
     for entry in reg:
-        shape = memory_fit.shape_of_entry(entry, calibration)
+        shape = shape_of_entry(entry, sizer.calibration)
         for quant in entry.quants:
             bits = estimate.bits_per_weight(quant.size, entry.parameters)
+            verdict = sizer.fit(shape, quant.size, quant.quant, entry.context_length, n_ctx)
+            speed = sizer.calibration.speed(quant.quant, bits)
             out.append(
                 Candidate(
                     name=entry.short_name(quant),
                     parameters=entry.parameters,
                     quant=quant.quant,
                     file_size=quant.size,
-                    memory=memory_fit.entry_need(entry, quant, n_ctx, calibration),
-                    speed=estimate.predict_speed(
-                        shape, quant.size, calibration.speed(quant.quant, bits), context_used=ANSWER_DEPTH
-                    ),
+                    memory=verdict.estimate,
+                    speed=estimate.predict_speed(shape, quant.size, speed, context_used=ANSWER_DEPTH),
+                    n_ctx=verdict.n_ctx,
+                    default_ctx=verdict.default_ctx,
+                    least=verdict.least,
+                    least_ctx=verdict.least_ctx,
                 )
             )
     return out
@@ -180,7 +190,7 @@ def calibration(
     NOTIFY hears why a measurement starts, and when the machine was busy during it; MEASURING wraps the
     measurement alone (a spinner: never around a notice).
     """
-    cached = None if recalibrate else calibrate.load_cached(env)
+    cached = None if recalibrate else load_cached(env)
     why = "Calibrating this machine (about 10 s)…" if recalibrate else why_measure(cached, quick, idle)
     if why is None:
         assert cached is not None
@@ -189,7 +199,7 @@ def calibration(
     bundled = _bundled_file(registry.load(env))
     with measuring():
         fresh = calibrate.run(bundled, progress, probe_cache=paths.cache_dir(env), quick=quick and not recalibrate)
-    calibrate.save(fresh, env)
+    save(fresh, env)
     if fresh.busy:
         notify(
             f"warning: the machine was busy while measuring ({fresh.busy_note()}): predicted speeds are likely "
@@ -221,6 +231,13 @@ def speed_floor(env: Mapping[str, str] = os.environ) -> float:
     return floor
 
 
+def check_ctx(n_ctx: int | None) -> None:
+    """InvalidValue for a --ctx outside the range `run` and `chat` accept (one definition: settings.KEYS)."""
+    key = settings.KEYS["ctx"]
+    if n_ctx is not None and (problem := key.problem(n_ctx)) is not None:
+        raise InvalidValue(f"{key.flag} {problem}")
+
+
 def recommend(
     hardware: Hardware,
     calib: Calibration,
@@ -234,11 +251,12 @@ def recommend(
     Without MEMORY or MIN_SPEED, LLAMACLI_MEMORY and LLAMACLI_MIN_SPEED apply (so `run auto` can be told
     too), else the RAM available and 8 tok/s.
     """
+    check_ctx(n_ctx)
     reg = registry.load(env)
     if memory is None:
-        memory = memory_fit.memory_budget(env) if env.get(memory_fit.MEMORY_ENV) else hardware.available_ram
+        memory = memory_budget(env, available=hardware.available_ram)
     budget = Budget(memory, min_speed if min_speed is not None else speed_floor(env))
-    found = candidates(reg, calib, n_ctx)
+    found = candidates(reg, Sizer(budget, calib), n_ctx)
     local = is_local(reg, env)
     defaults = {entry.short_name(q) for entry in reg for q in entry.quants if q.quant == entry.default_quant}
     rows = [Row(c, picker.fit(c, budget), local(c), budget.holds(c.memory.total), c.name in defaults) for c in found]

@@ -11,7 +11,7 @@ from pathlib import Path
 from llamacli.base import paths, settings
 from llamacli.engine.chat_template import Message
 from llamacli.engine.params import DEFAULT_PROMPT_CACHE_BYTES, GenerationParams, LoadParams
-from llamacli.errors import InvalidValue, LlamacliError, UsageError
+from llamacli.errors import InvalidValue, LlamacliError, NoPrompt
 from llamacli.models import registry
 from llamacli.models.locate import LocalModel, locate, package_file
 
@@ -24,10 +24,7 @@ def compose_prompt(prompt: str, stdin_text: str | None) -> str:
     """
     parts = [p for p in (prompt.strip(), (stdin_text or "").strip("\n")) if p.strip()]
     if not parts:
-        raise UsageError(
-            "no prompt: give one as arguments or pipe text on stdin",
-            "e.g. llamacli run \"Why is the sky blue?\"  (or 'llamacli chat' to talk interactively)",
-        )
+        raise NoPrompt()
     return "\n\n".join(parts)
 
 

@@ -1,11 +1,16 @@
-"""Will a model fit in this machine's memory? The one answer `models`, `recommend`, `pull` and `run` give.
+"""Will a model fit in this machine's memory, and at what context? The one answer of every command.
 
-Memory only, from the model's shape (registry entry, local GGUF header, or a remote header read with
-HTTP Range requests): weights + KV cache at the context window + compute buffers + overhead (+ weights
-repacked for this CPU's kernels), against available RAM (or LLAMACLI_MEMORY) less headroom. What
-calibration measured (the process's own overhead, repacking per quant type, the bundled model's exact
-shape) is used whenever this machine has a calibration cached, by every command alike; reading it never
-loads llama.cpp. Speed needs a calibration and is `recommend`'s job.
+`models`, `pull`, `run`, `chat`, `recommend` and the picker all ask a `Sizer`: memory only, from the
+model's shape (registry entry, local GGUF header, or a remote header read with HTTP Range requests):
+weights + KV cache at the context window + compute buffers + overhead (+ weights repacked for this CPU's
+kernels), against available RAM (or LLAMACLI_MEMORY) less headroom. What calibration measured (the
+process's own overhead, repacking per quant type, the bundled model's exact shape) is used whenever this
+machine has a calibration cached, the plain formula otherwise; reading it never loads llama.cpp.
+
+When the model's default context does not fit, the context is shrunk before giving up, as llama.cpp's
+`--fit` does (`common_params_fit_impl`: only a context the user did not set, never above the training
+context, never below a minimum, rounded down to a multiple of 256): the verdict carries the context
+chosen, which is the context to load with. Speed needs a calibration and is `recommend`'s job.
 """
 
 from __future__ import annotations
@@ -20,8 +25,7 @@ from llamacli.base.sizes import format_size, parse_size
 from llamacli.engine.params import DEFAULT_CTX
 from llamacli.models.gguf_info import GGUFInfo
 from llamacli.models.registry import ModelEntry, QuantFile, Variant
-from llamacli.sizing import calibrate
-from llamacli.sizing.calibrate import Calibration
+from llamacli.sizing.calibration import Calibration, load_cached
 from llamacli.sizing.estimate import MemoryEstimate, ModelShape, bits_per_weight, memory_need
 from llamacli.sizing.picker import Budget
 
@@ -30,33 +34,54 @@ if TYPE_CHECKING:
 
 MEMORY_ENV = "LLAMACLI_MEMORY"  # a memory budget such as 8G instead of the available RAM ("what if", tests)
 CALIBRATION_MODEL = "smollm2:135m"  # the bundled model every machine has, which calibration measures
+MIN_CTX = 1024  # the smallest context a default is shrunk to: a prompt and its answer still fit
+CTX_STEP = 256  # shrunk contexts are multiples of this (llama.cpp's fit rounds down to 256 too)
 
 
 @dataclass(frozen=True)
 class MemoryFit:
-    """The verdict, with the numbers a message needs."""
+    """The verdict, with the numbers a message needs and the context to load with (`n_ctx`)."""
 
     fits: bool
-    need: int
+    estimate: MemoryEstimate  # at n_ctx
     usable: int
     budget: int
-    n_ctx: int
+    n_ctx: int  # the context this verdict is for: the default, or the smaller one that fits
+    default_ctx: int  # the context asked for: the model's default window, or the one given
+    least: int  # the need at the smallest context it may shrink to (least_ctx): what "at least" means
+    least_ctx: int
+    calibrated: bool = False  # sized with this machine's calibration (else the plain formula)
+
+    @property
+    def need(self) -> int:
+        """Memory needed at `n_ctx`."""
+        return self.estimate.total
+
+    @property
+    def shrunk(self) -> bool:
+        """Whether the default context did not fit and a smaller one was chosen."""
+        return self.n_ctx < self.default_ctx
 
     @property
     def reason(self) -> str:
-        """One phrase with the numbers."""
+        """One phrase with the numbers (and the smallest context's need when even that does not fit)."""
         verb = "fits" if self.fits else "does not fit"
-        return (
-            f"{verb}: needs {format_size(self.need)} at a {self.n_ctx}-token context, "
-            f"{format_size(self.usable)} usable of {format_size(self.budget)}"
-        )
+        if self.shrunk:
+            verb += f" at a {self.n_ctx}-token context, not at its default {self.default_ctx}"
+        at = f" at a {self.n_ctx}-token context" if not self.shrunk else ""
+        if not self.fits and self.least_ctx < self.n_ctx:
+            at += f" ({format_size(self.least)} at {self.least_ctx})"
+        room = f"{format_size(self.usable)} usable of {format_size(self.budget)}"
+        return f"{verb}: needs {format_size(self.need)}{at}, {room}"
 
 
-def memory_budget(env: Mapping[str, str] = os.environ) -> int:
-    """LLAMACLI_MEMORY if set, else the RAM available now."""
+def memory_budget(env: Mapping[str, str] = os.environ, available: int | None = None) -> int:
+    """LLAMACLI_MEMORY if set, else AVAILABLE (what the caller probed), else the RAM available now."""
     value = env.get(MEMORY_ENV)
     if value:
         return parse_size(value, MEMORY_ENV)
+    if available is not None:
+        return available
     import psutil
 
     return int(psutil.virtual_memory().available)
@@ -99,6 +124,81 @@ def window(trained_ctx: int | None, n_ctx: int | None) -> int:
     return n_ctx or min(_positive(trained_ctx) or DEFAULT_CTX, DEFAULT_CTX)
 
 
+def contexts(default: int, floor: int = MIN_CTX, step: int = CTX_STEP) -> list[int]:
+    """The contexts to try, largest first: DEFAULT, then each multiple of STEP below it down to FLOOR.
+
+    Never above DEFAULT (itself at most the training context) and never below FLOOR: a default already
+    at or below FLOOR is not shrunk.
+    """
+    smaller = range((default - 1) // step * step, floor - 1, -step)
+    return [default, *(size for size in smaller if size >= floor)]
+
+
+@dataclass(frozen=True)
+class Sizer:
+    """Sizes models against one budget with one calibration (None: the formula): the one "does it fit"."""
+
+    budget: Budget
+    calibration: Calibration | None = None
+
+    @classmethod
+    def here(cls, env: Mapping[str, str] = os.environ, available: int | None = None) -> Sizer:
+        """This machine: its memory budget (see `memory_budget`) and its cached calibration, if any."""
+        return cls(Budget(memory_budget(env, available), 0.0), cached_calibration(env))
+
+    def need(self, shape: ModelShape, file_size: int, n_ctx: int, quant: str | None) -> MemoryEstimate:
+        """The memory estimate at N_CTX tokens: calibrated when there is a calibration, the formula otherwise."""
+        return need(shape, file_size, n_ctx, quant, self.calibration)
+
+    def fit(
+        self, shape: ModelShape, file_size: int, quant: str | None, trained_ctx: int | None, n_ctx: int | None
+    ) -> MemoryFit:
+        """The verdict at N_CTX, else at the default window or, when that does not fit, the largest smaller
+        context of `contexts` that does (the verdict at the default window when none does)."""
+        default = window(trained_ctx, n_ctx)
+        tried = contexts(default, default if n_ctx else MIN_CTX)  # a context the user chose is never changed
+        chosen = next(
+            (size for size in tried if self.budget.holds(self.need(shape, file_size, size, quant).total)), None
+        )
+        return MemoryFit(
+            fits=chosen is not None,
+            estimate=self.need(shape, file_size, chosen or default, quant),
+            usable=self.budget.usable,
+            budget=self.budget.memory,
+            n_ctx=chosen or default,
+            default_ctx=default,
+            least=self.need(shape, file_size, tried[-1], quant).total,
+            least_ctx=tried[-1],
+            calibrated=self.calibration is not None,
+        )
+
+    def entry(self, entry: ModelEntry, quant: QuantFile, n_ctx: int | None = None) -> MemoryFit:
+        """A registry variant's verdict (sized from its entry and published file size)."""
+        shape = shape_of_entry(entry, self.calibration)
+        return self.fit(shape, quant.size, quant.quant, entry.context_length, n_ctx)
+
+    def local(self, path: Path, variant: Variant | None, n_ctx: int | None, cache: Path) -> MemoryFit | None:
+        """A model on disk (registry shape, else its header, read through CACHE); None when it cannot be sized.
+
+        A header that cannot be read is left to the loader, which reports why the file is broken.
+        """
+        from llamacli.errors import LlamacliError
+        from llamacli.models import gguf_info
+
+        if variant is not None:
+            shape = shape_of_entry(variant.entry, self.calibration)
+            size, quant, trained = path.stat().st_size, variant.file.quant, variant.entry.context_length
+            return self.fit(shape, size, quant, trained, n_ctx)
+        try:
+            info = gguf_info.read(path, cache)
+        except LlamacliError:
+            return None
+        found = shape_of_info(info)
+        if found is None:
+            return None
+        return self.fit(found, info.file_size or path.stat().st_size, info.file_type, info.context_length, n_ctx)
+
+
 def need(
     shape: ModelShape, file_size: int, n_ctx: int, quant: str | None, calibration: Calibration | None
 ) -> MemoryEstimate:
@@ -110,22 +210,9 @@ def need(
     return memory_need(shape, file_size, n_ctx, calibration.runtime_overhead, repacked)
 
 
-def entry_need(
-    entry: ModelEntry, quant: QuantFile, n_ctx: int | None, calibration: Calibration | None
-) -> MemoryEstimate:
-    """A registry variant's memory need at N_CTX (default: its trained context, at most 4096)."""
-    shape = shape_of_entry(entry, calibration)
-    return need(shape, quant.size, window(entry.context_length, n_ctx), quant.quant, calibration)
-
-
 def cached_calibration(env: Mapping[str, str] = os.environ) -> Calibration | None:
     """This machine's calibration if one was measured (never measures; never loads llama.cpp)."""
-    return calibrate.load_cached(env)
-
-
-def verdict(estimate: MemoryEstimate, budget: Budget, n_ctx: int) -> MemoryFit:
-    """ESTIMATE against BUDGET: the one memory test (`Budget.holds`)."""
-    return MemoryFit(budget.holds(estimate.total), estimate.total, budget.usable, budget.memory, n_ctx)
+    return load_cached(env)
 
 
 def check(
@@ -136,38 +223,21 @@ def check(
     env: Mapping[str, str] = os.environ,
     quant: str | None = None,
 ) -> MemoryFit:
-    """Memory need at N_CTX (default: the trained context, at most 4096) against the budget."""
-    size = window(trained_ctx, n_ctx)
-    estimate = need(shape, file_size, size, quant, cached_calibration(env))
-    return verdict(estimate, Budget(memory_budget(env), 0.0), size)
+    """This machine's verdict at N_CTX (default: the trained context, at most 4096, shrunk if it must be)."""
+    return Sizer.here(env).fit(shape, file_size, quant, trained_ctx, n_ctx)
 
 
 def check_local(
     path: Path, variant: Variant | None, n_ctx: int | None, env: Mapping[str, str] = os.environ
 ) -> MemoryFit | None:
-    """The verdict for a model on disk (registry shape, else its header); None when it cannot be sized.
+    """This machine's verdict for a model on disk; None when it cannot be sized (see `Sizer.local`).
 
-    A header that cannot be read is left to the loader, which reports why the file is broken.
+    Without N_CTX the verdict's `n_ctx` is the context to load with: smaller than the default when only
+    a smaller one fits (`shrunk`).
     """
     from llamacli.base import paths
-    from llamacli.errors import LlamacliError
-    from llamacli.models import gguf_info
 
-    if variant is not None:
-        size = window(variant.entry.context_length, n_ctx)
-        calibration = cached_calibration(env)
-        estimate = need(
-            shape_of_entry(variant.entry, calibration), path.stat().st_size, size, variant.file.quant, calibration
-        )
-        return verdict(estimate, Budget(memory_budget(env), 0.0), size)
-    try:
-        info = gguf_info.read(path, paths.cache_dir(env))
-    except LlamacliError:
-        return None
-    shape = shape_of_info(info)
-    if shape is None:
-        return None
-    return check(shape, info.file_size or path.stat().st_size, info.context_length, n_ctx, env, info.file_type)
+    return Sizer.here(env).local(path, variant, n_ctx, paths.cache_dir(env))
 
 
 def warning(local_name: str, verdict: MemoryFit | None) -> str | None:
@@ -175,6 +245,13 @@ def warning(local_name: str, verdict: MemoryFit | None) -> str | None:
     if verdict is None or verdict.fits:
         return None
     return f"warning: {local_name} {verdict.reason}; loading it may swap or be killed (try a smaller quant)"
+
+
+def context_note(local_name: str, verdict: MemoryFit | None) -> str | None:
+    """The line to show when a model is loaded at a smaller context than its default, to fit; else None."""
+    if verdict is None or not verdict.fits or not verdict.shrunk:
+        return None
+    return f"{local_name} {verdict.reason}; loading it at {verdict.n_ctx} tokens (--ctx to choose)"
 
 
 def check_before_pull(
@@ -188,17 +265,19 @@ def check_before_pull(
 
     A registry model is sized from its entry (no request); any other file from its GGUF header, read
     from the Hub with HTTP Range requests. A header that cannot be read is left to the download and its
-    post-download check, which say what is wrong with the file.
+    post-download check, which say what is wrong with the file. A model that fits only at a smaller
+    context than its default is downloaded, and the context said.
     """
     from llamacli.errors import DoesNotFit, LlamacliError
     from llamacli.hub import metadata
 
+    sizer = Sizer.here(env)
     shape: ModelShape | None
     trained: int | None
     header = None
     quant = metadata.quant_of(remote.file)
     if entry is not None:
-        shape, trained = shape_of_entry(entry, cached_calibration(env)), entry.context_length
+        shape, trained = shape_of_entry(entry, sizer.calibration), entry.context_length
     else:
         try:
             header = metadata.read_header(remote)
@@ -208,8 +287,10 @@ def check_before_pull(
         quant = quant or header.info.file_type
         if shape is None:
             return header  # not an attention model we can size
-    result = check(shape, remote.size, trained, None, env, quant)
+    result = sizer.fit(shape, remote.size, quant, trained, None)
     if result.fits:
+        if result.shrunk:
+            notify(f"{remote.file} {result.reason}")
         return header
     if not force:
         raise DoesNotFit(f"{remote.repo}/{remote.file}", result.reason)

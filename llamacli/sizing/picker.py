@@ -2,7 +2,11 @@
 
 The rule: the largest model (by parameters) whose memory need fits the budget with headroom and whose
 predicted generation speed meets the floor, at the best quantization (most bits per weight) that does.
-Ties (same size and bits) go to the smaller memory need, then to registry order.
+A candidate's memory is at the context it was sized at (`llamacli.sizing.fit`): its default, or a
+smaller one when only that fits. A bigger model at a smaller context beats a smaller model; within one
+model size, a quantization that fits at the default context beats one that fits only at a smaller one
+(a prompt that no longer fits is worse than a coarser quantization). Ties (same size and bits) go to
+the smaller memory need, then to registry order.
 """
 
 from __future__ import annotations
@@ -59,13 +63,33 @@ class Candidate:
     parameters: int
     quant: str
     file_size: int
-    memory: MemoryEstimate
+    memory: MemoryEstimate  # at n_ctx
     speed: SpeedEstimate
+    n_ctx: int = 0  # the context memory is sized at (0: not said)
+    default_ctx: int = 0  # the model's default context: above n_ctx when that was shrunk to fit
+    least: int = 0  # memory at the smallest context it may shrink to, least_ctx (0: memory.total)
+    least_ctx: int = 0
 
     @property
     def bits(self) -> float:
         """Bits per weight: the quality order of quantizations of one model."""
         return bits_per_weight(self.file_size, self.parameters)
+
+    @property
+    def shrunk(self) -> bool:
+        """Whether it fits only at a context smaller than its default."""
+        return self.n_ctx < self.default_ctx
+
+    @property
+    def least_memory(self) -> int:
+        """The least memory it can run in (at its smallest context)."""
+        return self.least or self.memory.total
+
+    def at_context(self) -> str:
+        """ " at a 2048-token context (its default 4096 does not fit)" when shrunk, else nothing."""
+        if not self.shrunk:
+            return ""
+        return f" at a {self.n_ctx}-token context (its default {self.default_ctx} does not fit)"
 
 
 @dataclass(frozen=True)
@@ -94,20 +118,21 @@ def fit(candidate: Candidate, budget: Budget) -> Fit:
     """Check memory (with headroom) then speed; the reason names the binding number."""
     need = candidate.memory.total
     if not budget.holds(need):
-        return Fit(
-            False, f"needs {format_size(need)}, {format_size(budget.usable)} usable of {format_size(budget.memory)}"
-        )
+        least = f" ({format_size(c.least)} at {c.least_ctx})" if 0 < (c := candidate).least_ctx < c.n_ctx else ""
+        room = f"{format_size(budget.usable)} usable of {format_size(budget.memory)}"
+        return Fit(False, f"needs {format_size(need)}{least}, {room}")
     speed = format_speed(candidate.speed.generation, budget.min_speed)
     if candidate.speed.generation < budget.min_speed:
         return Fit(False, f"{speed} tok/s is below the {budget.min_speed:g} tok/s floor")
-    return Fit(True, f"needs {format_size(need)} of {format_size(budget.usable)} usable, {speed} tok/s")
+    usable = format_size(budget.usable)
+    return Fit(True, f"needs {format_size(need)} of {usable} usable{candidate.at_context()}, {speed} tok/s")
 
 
 def rank(candidates: Sequence[Candidate], budget: Budget) -> list[Candidate]:
     """The candidates that fit, best first: largest model, then most bits, then least memory."""
     fitting = [c for c in candidates if fit(c, budget).fits]
     order = {id(c): i for i, c in enumerate(candidates)}
-    return sorted(fitting, key=lambda c: (-c.parameters, -round(c.bits, 2), c.memory.total, order[id(c)]))
+    return sorted(fitting, key=lambda c: (-c.parameters, c.shrunk, -round(c.bits, 2), c.memory.total, order[id(c)]))
 
 
 def pick(candidates: Sequence[Candidate], budget: Budget) -> Candidate | None:
@@ -131,8 +156,8 @@ def explain(chosen: Candidate | None, candidates: Sequence[Candidate], budget: B
     if chosen is None:
         if not candidates:
             return "No model is known to choose from."
-        smallest = min(candidates, key=lambda c: c.memory.total)
-        if not budget.holds(smallest.memory.total):
+        smallest = min(candidates, key=lambda c: c.least_memory)
+        if not budget.holds(smallest.least_memory):
             return too_small(smallest, budget)
         fastest = max((c for c in candidates if budget.holds(c.memory.total)), key=lambda c: c.speed.generation)
         speed = format_speed(fastest.speed.generation, budget.min_speed)
@@ -147,7 +172,8 @@ def explain(chosen: Candidate | None, candidates: Sequence[Candidate], budget: B
         why_not_bigger = f"; the next size up, {nearest.name}, {fit(nearest, budget).reason}"
     floor = f"floor {budget.min_speed:g}" if budget.min_speed > 0 else "no speed floor"
     return (
-        f"{chosen.name} is the largest model that fits: it needs {format_size(chosen.memory.total)} of "
+        f"{chosen.name} is the largest model that fits{chosen.at_context()}: it needs "
+        f"{format_size(chosen.memory.total)} of "
         f"{format_size(budget.usable)} usable and should generate "
         f"{format_speed(chosen.speed.generation, budget.min_speed)} tok/s ({floor}){why_not_bigger}."
     )
@@ -155,14 +181,16 @@ def explain(chosen: Candidate | None, candidates: Sequence[Candidate], budget: B
 
 def too_small(smallest: Candidate, budget: Budget) -> str:
     """Why nothing fits when the budget is below the smallest model, in plain words with the way out."""
-    need, least = smallest.memory.total, format_size(smallest_budget(smallest.memory.total))
+    need, least = format_size(smallest.least_memory), format_size(smallest_budget(smallest.least_memory))
+    if 0 < smallest.least_ctx < smallest.n_ctx:
+        need += f" (at a {smallest.least_ctx}-token context)"
     if budget.usable == 0:
         kept = f"a budget of {format_size(budget.memory)} is all headroom (at least {format_size(MIN_HEADROOM)} "
         return (
             f"Nothing fits: {kept}is kept free), so no model can run in it; the smallest, {smallest.name}, "
-            f"needs {format_size(need)}, which takes a budget of at least {least}."
+            f"needs {need}, which takes a budget of at least {least}."
         )
     return (
-        f"Nothing fits: the smallest, {smallest.name}, needs {format_size(need)} but {format_size(budget.usable)} "
+        f"Nothing fits: the smallest, {smallest.name}, needs {need} but {format_size(budget.usable)} "
         f"of {format_size(budget.memory)} is usable; it takes a budget of at least {least}."
     )

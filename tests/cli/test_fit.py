@@ -55,3 +55,46 @@ def test_pull_of_a_hub_file_reads_only_its_header_before_refusing(hub: HubServer
     assert refused.returncode == 1, refused.stderr
     assert b"does not fit" in refused.stderr
     assert 0 < hub.body_bytes() < quantized["Q8_0"].stat().st_size / 10  # the header, not the file
+
+
+# --- Issue 13, item 2: a default context that does not fit is shrunk, and said, before giving up ---
+
+
+def test_models_fits_a_model_at_a_smaller_context_and_says_which(isolated: Path) -> None:
+    """1.5 GB gives llama3.2:1b at a smaller context (no calibration here: the formula's numbers)."""
+    env = {"LLAMACLI_MEMORY": "1.5G"}
+    rows = {row["name"]: row for row in json.loads(run_cli("models", "--json", env=env).stdout)}
+    one_b = rows["llama3.2:1b"]
+    assert one_b["fits_in_memory"] and one_b["context_shrunk"]
+    assert (one_b["n_ctx"], one_b["default_ctx"]) == (3072, 4096)
+    assert rows["smollm2:135m"]["n_ctx"] == 4096 and not rows["smollm2:135m"]["context_shrunk"]
+    assert not rows["llama3.2:1b-q8_0"]["fits_in_memory"] and rows["llama3.2:1b-q8_0"]["n_ctx"] == 4096
+    lines = run_cli("models", env=env).stdout.decode().splitlines()
+    assert lines[0].split()[-2:] == ["CTX", "MEMORY"]
+    assert next(line for line in lines if line.startswith("llama3.2:1b *")).split()[-4:-2] == ["3072", "✓"]
+
+
+def test_pull_goes_ahead_at_a_smaller_context_and_says_it_as_run_will_size_it(
+    hub: HubServer, quantized: dict[str, Path], isolated: Path
+) -> None:
+    """The Hub's file (here a small requantized copy) is sized at a budget where only 2048 tokens fit."""
+    from llamacli.models import registry
+    from llamacli.sizing import fit
+    from llamacli.sizing.picker import Budget
+
+    variant = registry.load({}).get("llama3.2:1b")
+    shape, size = fit.shape_of_entry(variant.entry), quantized["Q4_K_M"].stat().st_size
+    need = fit.Sizer(Budget(1, 0.0)).need(shape, size, 2048, "Q4_K_M").total
+    env = {"LLAMACLI_MEMORY": f"{need + 512 * 2**20}B"}  # usable: exactly the need at 2048 tokens
+    pulled = run_cli("pull", "llama3.2:1b", "--json", env=env)
+    assert pulled.returncode == 0, pulled.stderr
+    said = pulled.stderr.decode()
+    assert "Llama-3.2-1B-Instruct-Q4_K_M.gguf fits at a 2048-token context, not at its default 4096" in said
+    # The check before loading (run, chat) gives the same verdict for the downloaded file
+    local = fit.check_local(
+        Path(json.loads(pulled.stdout)["path"]), variant, None, {**env, "LLAMACLI_HOME": str(isolated)}
+    )
+    assert local is not None and local.fits and (local.n_ctx, local.default_ctx) == (2048, 4096)
+    assert fit.context_note("llama3.2:1b", local) == (
+        f"llama3.2:1b {local.reason}; loading it at 2048 tokens (--ctx to choose)"
+    )

@@ -37,6 +37,7 @@ def test_a_missing_model_is_pulled_then_answered(hub: HubServer, command: str) -
     assert hub.body_bytes() > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_offline_refuses_a_missing_model_the_same_way_without_a_connection(
     hub: HubServer, tmp_path: Path, how: str

@@ -166,7 +166,7 @@ def test_models_catalog_marks_what_is_local(hub: HubServer) -> None:
     after = {r["name"]: r for r in json.loads(run_cli("models", "--json").stdout)}
     assert after["llama3.2:1b"]["local"] is True and after["llama3.2:1b-q8_0"]["local"] is False
     table = run_cli("models").stdout.decode().splitlines()
-    assert table[0].split() == ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "MEMORY"]
+    assert table[0].split() == ["NAME", "QUANT", "SIZE", "PARAMS", "LICENSE", "LOCAL", "CTX", "MEMORY"]
     assert any(line.startswith("llama3.2:1b *") and "yes" in line.split() for line in table)
 
 
@@ -252,6 +252,11 @@ def test_import_onto_a_name_in_use_is_refused_unless_forced(quantized: dict[str,
         ("show", ["0", "1", "2", "3", "4", "130"]),
         ("import", ["0", "1", "2", "3", "130"]),
         ("paths", ["0", "2"]),
+        ("pull", ["0", "1", "2", "3", "4", "130"]),
+        ("doctor", ["0", "1", "2", "130"]),
+        ("recommend", ["0", "1", "2", "3", "130"]),
+        ("chat", ["0", "1", "2", "3", "4", "130"]),
+        ("run", ["0", "1", "2", "3", "4", "130", "141"]),
     ],
 )
 def test_each_command_lists_the_exit_codes_it_can_return(command: str, codes: list[str]) -> None:

@@ -151,6 +151,7 @@ def test_models_and_recommend_agree_on_memory_and_fit(calibrated: Path, memory: 
         assert isinstance(row["fits_in_memory"], bool) and isinstance(row["memory"]["total"], int)
         assert row["memory"] == recommended[name]["memory"], name
         assert row["fits_in_memory"] == recommended[name]["fits_in_memory"], name
+        assert row["n_ctx"] == recommended[name]["n_ctx"], name  # the same context, shrunk or not
     assert catalog["smollm2:135m"]["fits_in_memory"] and not catalog["llama3.1:8b-q8_0"]["fits_in_memory"]
 
 

@@ -233,3 +233,32 @@ def test_a_scripts_choice_is_announced_once_and_made_again_when_its_model_goes(
         "kept for every run that names no model; set default_model in config.toml to choose)\n"
     )
     assert script_run() == ("smollm2:135m", "")
+
+
+def test_a_bigger_model_at_a_smaller_context_beats_the_tiny_one(calibrated: Path) -> None:
+    """Issue 13, item 2: a budget too small for any llama3.2:1b at its default context, but enough at 1024
+    tokens, picks the 1B at a smaller context rather than smollm2:135m; `models` gives the same verdicts."""
+    at_floor = report("--memory", "64G", "--min-speed", "0", "--ctx", "1024")["models"]
+    least = min(row["memory"]["total"] for row in at_floor if row["name"].startswith("llama3.2:1b"))
+    memory = f"{int(max(least / 0.9, least + 512 * 2**20) * 1.01)}B"  # usable = budget - max(10 %, 512 MiB)
+    data = report("--memory", memory, "--min-speed", "0")
+    assert data["pick"].startswith("llama3.2:1b") and 1024 <= data["pick_ctx"] < 4096, data["explanation"]
+    rows = {row["name"]: row for row in data["models"]}
+    picked = rows[data["pick"]]
+    assert picked["context_shrunk"] and (picked["n_ctx"], picked["default_ctx"]) == (data["pick_ctx"], 4096)
+    assert f"at a {data['pick_ctx']}-token context (its default 4096 does not fit)" in data["explanation"]
+    text = run_cli("recommend", "--memory", memory, "--min-speed", "0").stdout.decode()
+    assert f"Pick: {data['pick']} is the largest model that fits at a {data['pick_ctx']}-token context" in text
+    by_env = run_cli("recommend", "--json", "--min-speed", "0", env={"LLAMACLI_MEMORY": memory})
+    assert (json.loads(by_env.stdout)["pick"], json.loads(by_env.stdout)["pick_ctx"]) == (
+        data["pick"],
+        data["pick_ctx"],
+    )
+    catalog = json.loads(run_cli("models", "--json", env={"LLAMACLI_MEMORY": memory}).stdout)
+    for row in catalog:
+        same = rows[row["name"]]
+        assert (row["n_ctx"], row["fits_in_memory"], row["memory"]) == (
+            same["n_ctx"],
+            same["fits_in_memory"],
+            same["memory"],
+        ), row["name"]

@@ -81,6 +81,7 @@ def test_pull_list_show_rm_models_never_show_the_token(with_token: HubServer) ->
 @pytest.mark.slow
 def test_a_server_that_quotes_the_token_back_is_never_echoed(with_token: HubServer, status: int, code: int) -> None:
     """The server answers with the Authorization header in its error body and X-Error-Message."""
+    from llamacli.cli import messages
     from llamacli.errors import LlamacliError
     from llamacli.hub import metadata as hub_api
 
@@ -88,7 +89,7 @@ def test_a_server_that_quotes_the_token_back_is_never_echoed(with_token: HubServ
     with pytest.raises(LlamacliError) as caught:
         hub_api.resolve(REPO, "Secret-Q2_K.gguf")
     assert SECRET in str(caught.value.__cause__)  # huggingface_hub's own error quotes the server: the trap is set
-    assert SECRET not in caught.value.message + (caught.value.hint or "")
+    assert SECRET not in messages.describe(caught.value).line() + str(caught.value)
     for args in (["pull", REF], ["show", f"hf.co/{REPO}/Secret-Q2_K.gguf", "--json"]):  # listing; HEAD
         secret_free(run_cli(*args), code)
     assert all(r.authorized for r in with_token.requests())  # the server did see (and quote) the token

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llamacli.errors import ConversationNotFound, HistoryUnavailable, NameTaken
+from llamacli.errors import ConversationNotFound, HistoryProblem, HistoryUnavailable, NameTaken
 from llamacli.history.database import MIGRATIONS, Entry, History, database_file
 
 
@@ -65,7 +65,7 @@ def test_a_name_is_never_taken_from_another_conversation(tmp_path: Path) -> None
         with pytest.raises(NameTaken) as taken:
             history.set_name(other, "rome")
         assert (taken.value.conversation_id, taken.value.message_count) == (rome, 2)
-        assert "/load rome" in (taken.value.hint or "")
+        assert taken.value.name == "rome"
         kept = history.get("rome")
         assert kept.id == rome and [m.content for m in kept.messages] == ["About Rome", "Rome is old."]
         assert history.get(str(other)).name is None and len(history.list()) == 2
@@ -152,8 +152,35 @@ def test_a_broken_constraint_is_a_history_error_not_a_crash(tmp_path: Path) -> N
     with History(tmp_path / "h.db") as history:
         with pytest.raises(HistoryUnavailable, match="FOREIGN KEY constraint failed") as caught:
             history.add_message(999, "user", "hello")
-        assert caught.value.hint == "it was changed by another program"
+        assert caught.value.problem is HistoryProblem.CHANGED
         assert history.list() == []  # and the next call works on a new connection
+
+
+def test_a_damaged_file_is_told_apart_from_a_locked_one_by_sqlite_s_error_code(tmp_path: Path) -> None:
+    """The kind of failure comes from sqlite's result code, never from matching its message."""
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"not a database " * 1000)
+    with History(damaged) as history, pytest.raises(HistoryUnavailable) as caught:
+        history.list()
+    assert caught.value.problem is HistoryProblem.DAMAGED and caught.value.path == damaged
+
+    locked = tmp_path / "locked.db"
+    with History(locked) as first:
+        first.new_conversation("m", None)
+    blocker = sqlite3.connect(locked, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with History(locked, timeout=0.05) as second, pytest.raises(HistoryUnavailable) as caught:
+            second.new_conversation("m", None)
+        assert caught.value.problem is HistoryProblem.LOCKED
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+    (tmp_path / "a-file").write_text("")
+    with History(tmp_path / "a-file" / "h.db") as history, pytest.raises(HistoryUnavailable) as caught:
+        history.list()  # its directory cannot be made: the history cannot be written at all
+    assert caught.value.problem is HistoryProblem.UNWRITABLE
 
 
 def test_catching_up_keeps_what_another_process_wrote(tmp_path: Path) -> None:

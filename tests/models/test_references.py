@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from llamacli.errors import InvalidValue
+from llamacli.errors import MalformedReference
 from llamacli.models import references
 from llamacli.models.references import HubRef, NameRef, PathRef
 
@@ -69,8 +69,9 @@ def test_parse(text: str, expected: object) -> None:
     ],
 )
 def test_malformed_references_are_refused(text: str) -> None:
-    with pytest.raises(InvalidValue, match="malformed model reference"):
+    with pytest.raises(MalformedReference) as caught:
         references.parse(text)
+    assert caught.value.text == text and caught.value.why
 
 
 @pytest.mark.parametrize(

@@ -165,8 +165,9 @@ def test_rm_refuses_a_blobs_directory_that_leads_outside(tmp_path: Path) -> None
     victim.write_bytes(b"someone else's")
     shutil.rmtree(store.blobs)
     store.blobs.symlink_to(elsewhere, target_is_directory=True)
-    with pytest.raises(OutsideStore, match="outside the model store"):
+    with pytest.raises(OutsideStore) as refused:
         store.remove(manifest)
+    assert refused.value.root == store.root and refused.value.path.parent == store.blobs
     assert victim.read_bytes() == b"someone else's"
     assert store.get(manifest.key) == manifest  # refused before anything changed
 

@@ -177,7 +177,7 @@ def test_no_stored_message_is_ever_lost_or_reattributed(smollm2_path: Path, acti
                 try:
                     apply(driver, expected, step)
                 except LlamacliError as e:  # an error the rules did not predict
-                    raise AssertionError(f"step {number} {step}: {e.message} ({e.hint})") from e
+                    raise AssertionError(f"step {number} {step}: {e!r}") from e
                 check(driver, expected)
                 assert driver.session.unsaved is None
         finally:

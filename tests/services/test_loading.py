@@ -7,6 +7,7 @@ any request, a model that will not fit loaded with a warning, the picker's choic
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from llamacli.base.offline import offline_env
 from llamacli.engine import LoadParams
 from llamacli.errors import ModelNotLocal, OfflineRefused
 from llamacli.services import auto_choice, loading, models
+from llamacli.services import run as run_service
 from llamacli.services.loading import Feedback, Policy
 from tests.support.hubserver import HubServer
 
@@ -57,6 +59,7 @@ def blob_of(home: Path) -> Path:
     return blob
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("configured", [False, True], ids=["named", "configured"])
 def test_a_missing_model_is_pulled_first_with_a_notice(hub: HubServer, isolated: Path, configured: bool) -> None:
     watcher = Watcher()
@@ -69,6 +72,7 @@ def test_a_missing_model_is_pulled_first_with_a_notice(hub: HubServer, isolated:
     assert choice.fit is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["policy", "env"])
 def test_offline_refuses_a_missing_model_before_any_request(hub: HubServer, isolated: Path, how: str) -> None:
     watcher = Watcher()
@@ -80,12 +84,14 @@ def test_offline_refuses_a_missing_model_before_any_request(hub: HubServer, isol
     assert "HF_HUB_OFFLINE" not in os.environ  # policy travels as arguments, never through the process
 
 
+@pytest.mark.slow
 def test_a_policy_without_pulls_refuses_too(hub: HubServer) -> None:
     with pytest.raises(ModelNotLocal):
         loading.choose(SMALL, PARAMS, Policy(pull_if_missing=False))
     assert hub.requests() == []
 
 
+@pytest.mark.slow
 def test_a_model_changed_on_disk_is_pulled_again(hub: HubServer, isolated: Path, quantized: dict[str, Path]) -> None:
     models.pull(SMALL)
     blob = blob_of(isolated)
@@ -99,6 +105,7 @@ def test_a_model_changed_on_disk_is_pulled_again(hub: HubServer, isolated: Path,
     assert choice.local.path.read_bytes() == quantized["Q2_K"].read_bytes()
 
 
+@pytest.mark.slow
 def test_offline_pull_is_refused_before_the_hub_unless_the_model_is_here(hub: HubServer) -> None:
     with pytest.raises(OfflineRefused):
         models.pull(SMALL, env=offline_env())
@@ -132,10 +139,30 @@ def test_the_picker_with_one_model_says_nothing_and_keeps_it_for_scripts() -> No
 @pytest.mark.slow
 def test_load_and_the_chat_loader_give_the_real_model(hub: HubServer) -> None:
     choice = loading.choose("smollm2:135m", PARAMS)
-    with loading.load(choice, PARAMS) as model:
+    with loading.load(choice) as model:
         assert model.n_ctx == PARAMS.n_ctx
     watcher = Watcher()
     local, model = loading.loader(PARAMS, Policy(), watcher.feedback())(SMALL)  # `/model` of a missing model
     with model:
         assert local.name == SMALL and model.n_ctx == PARAMS.n_ctx
     assert watcher.notices[0] == f"{SMALL} is not downloaded yet: pulling it first"
+
+
+def test_a_model_that_fits_only_at_a_smaller_context_is_loaded_at_that_context() -> None:
+    from llamacli.sizing import fit
+
+    local = run_service.resolve("smollm2:135m")
+    budgets = [f"{mib}M" for mib in range(100, 1000, 5)]
+    verdicts = {
+        b: fit.check_local(local.path, local.variant, None, {**os.environ, "LLAMACLI_MEMORY": b}) for b in budgets
+    }
+    shrunk = [b for b, v in verdicts.items() if v is not None and v.fits and v.shrunk]
+    assert shrunk, "some budget fits the bundled model only below its default context"
+    watcher = Watcher()
+    env = {**os.environ, "LLAMACLI_MEMORY": shrunk[0]}
+    choice = loading.choose("smollm2:135m", dataclasses.replace(PARAMS, n_ctx=None), Policy(), watcher.feedback(), env)
+    assert choice.fit is not None and choice.params.n_ctx == choice.fit.n_ctx < choice.fit.default_ctx
+    [line] = watcher.notices
+    assert f"loading it at {choice.params.n_ctx} tokens" in line
+    asked = loading.choose("smollm2:135m", dataclasses.replace(PARAMS, n_ctx=4096), Policy(), Watcher().feedback(), env)
+    assert asked.params.n_ctx == 4096  # a context the person asked for is never changed

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from llamacli.services.recommend import why_measure
-from llamacli.sizing.calibrate import BUSY_CORES, Calibration, QuantMeasurement
+from llamacli.sizing.calibration import BUSY_CORES, Calibration, QuantMeasurement
 from llamacli.sizing.estimate import QuantSpeed
 
 MEASURED = {"Q4_1": QuantMeasurement("Q4_1", 5.8, 60.0, 900.0, QuantSpeed(6e9, 1e11, 1e12))}

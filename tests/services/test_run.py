@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llamacli.engine.params import GenerationParams, LoadParams
-from llamacli.errors import InvalidValue, UsageError
+from llamacli.errors import InvalidValue, NoPrompt
 from llamacli.services import run
 
 
@@ -20,7 +20,7 @@ def test_stdin_alone_or_prompt_alone() -> None:
 
 
 def test_nothing_at_all_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="no prompt"):
+    with pytest.raises(NoPrompt):
         run.compose_prompt("  ", "")
 
 

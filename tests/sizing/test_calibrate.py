@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from llamacli.sizing import calibrate
+from llamacli.sizing import calibration
 
 pytestmark = pytest.mark.slow
 
 
 def test_calibration_measures_every_quant(calibration_file: Path) -> None:
-    measured = calibrate.load_cached({"LLAMACLI_HOME": str(calibration_file.parent.parent)})
+    measured = calibration.load_cached({"LLAMACLI_HOME": str(calibration_file.parent.parent)})
     assert measured is not None
     assert set(measured.quants) == {"Q4_1", "Q8_0", "Q4_K_M", "Q2_K"}
     for m in measured.quants.values():
@@ -34,15 +34,15 @@ def test_calibration_measures_every_quant(calibration_file: Path) -> None:
 
 def test_cache_is_per_machine_and_survives_corruption(calibrated: Path, isolated: Path) -> None:
     env = {"LLAMACLI_HOME": str(isolated)}
-    key = calibrate.machine_key()
-    assert calibrate.load_cached(env) is not None
-    assert calibrate.load_cached(env, key + "|another CPU") is None  # another machine: measure again
+    key = calibration.machine_key()
+    assert calibration.load_cached(env) is not None
+    assert calibration.load_cached(env, key + "|another CPU") is None  # another machine: measure again
     data = json.loads(calibrated.read_text())
     data["quants"] = {}
     calibrated.write_text(json.dumps(data))
-    assert calibrate.load_cached(env) is None
+    assert calibration.load_cached(env) is None
     calibrated.write_text("{not json")
-    assert calibrate.load_cached(env) is None
+    assert calibration.load_cached(env) is None
 
 
 def test_a_calibration_next_to_busy_loops_is_marked_busy(smollm2_path: Path, tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ def test_a_calibration_next_to_busy_loops_is_marked_busy(smollm2_path: Path, tmp
 
     loop = "import time\nend = time.time() + 60\nwhile time.time() < end: pass"
     measure = (
-        "import json, sys\nfrom pathlib import Path\nfrom llamacli import calibrate\n"
+        "import json, sys\nfrom pathlib import Path\nfrom llamacli.sizing import calibrate\n"
         "print(json.dumps(calibrate.run(Path(sys.argv[1]), probe_cache=Path(sys.argv[2]), quick=True).to_dict()))"
     )
     busy = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(hardware.physical_cores())]
@@ -72,7 +72,7 @@ def test_a_calibration_next_to_busy_loops_is_marked_busy(smollm2_path: Path, tmp
         for process in busy:
             process.kill()
             process.wait()
-    measured = calibrate.Calibration.from_dict(json.loads(done.stdout))
+    measured = calibration.Calibration.from_dict(json.loads(done.stdout))
     assert measured.quick and set(measured.quants) == {"Q4_1"}
     assert measured.busy and measured.other_cores >= 0.5, measured.other_cores
     assert json.loads(done.stdout)["busy"] is True  # in the cache file and in --json, as measured

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from llamacli.sizing.estimate import MemoryEstimate, SpeedEstimate
 from llamacli.sizing.picker import Budget, Candidate, Fit, best_local, explain, fit, pick, rank
 
@@ -138,3 +140,40 @@ def test_a_pick_without_a_speed_floor_says_its_real_speed() -> None:
     from llamacli.sizing.picker import format_speed
 
     assert format_speed(0.04) == "0.040" and format_speed(0) == "0.0"
+
+
+def shrunk(c: Candidate, n_ctx: int) -> Candidate:
+    """C sized at N_CTX instead of its default 4096 (what the fit check does when only that fits)."""
+    return replace(c, n_ctx=n_ctx, default_ctx=4096, least=c.memory.total, least_ctx=1024)
+
+
+def test_a_bigger_model_at_a_smaller_context_beats_a_much_smaller_model() -> None:
+    """Issue 13, item 2: 1.5 GB must give the 1B at a smaller context, not the 135M model."""
+    tiny = replace(candidate("135m-q4_1", 0.135, 4.5, 0.25, 50), n_ctx=4096, default_ctx=4096)
+    one_b = shrunk(candidate("1b-q4_k_m", 1.2, 4.9, 0.95, 20), 2048)
+    budget = Budget(int(1.5 * GIB), 0)
+    assert [c.name for c in rank([tiny, one_b], budget)] == ["1b-q4_k_m", "135m-q4_1"]
+    sentence = explain(one_b, [tiny, one_b], budget)
+    assert sentence.startswith(
+        "1b-q4_k_m is the largest model that fits at a 2048-token context (its default 4096 does not fit): "
+    )
+    assert fit(one_b, budget).reason.startswith("needs 973 MiB of 1.0 GiB usable at a 2048-token context")
+
+
+def test_within_one_model_size_the_default_context_beats_more_bits() -> None:
+    coarse = replace(candidate("1b-q2_k", 1.2, 3.0, 0.8, 40), n_ctx=4096, default_ctx=4096)
+    fine = shrunk(candidate("1b-q8_0", 1.2, 8.5, 0.9, 20), 1024)
+    assert [c.name for c in rank([fine, coarse], Budget(2 * GIB, 0))] == ["1b-q2_k", "1b-q8_0"]
+    both_shrunk = [shrunk(coarse, 2048), fine]
+    assert rank(both_shrunk, Budget(2 * GIB, 0))[0].name == "1b-q8_0"  # then bits decide, as before
+
+
+def test_too_small_a_budget_names_the_least_need_at_the_smallest_context() -> None:
+    one_b = replace(candidate("1b-q2_k", 1.2, 3.0, 1.0, 40), n_ctx=4096, default_ctx=4096, least=int(0.8 * GIB))
+    one_b = replace(one_b, least_ctx=1024)
+    sentence = explain(None, [one_b], Budget(1 * GIB, 0))
+    assert sentence == (
+        "Nothing fits: the smallest, 1b-q2_k, needs 819 MiB (at a 1024-token context) but 512 MiB of 1.0 GiB "
+        "is usable; it takes a budget of at least 1.3 GiB."
+    )
+    assert fit(one_b, Budget(1 * GIB, 0)).reason == "needs 1.0 GiB (819 MiB at 1024), 512 MiB usable of 1.0 GiB"
