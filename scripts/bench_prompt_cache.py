@@ -1,29 +1,38 @@
-"""Benchmark the on-disk prompt cache through the engine API, printed as ratios measured in one run.
+"""Benchmark the on-disk prompt cache where people meet it, printed as ratios measured in one run.
 
 A loop of one-shots, each a different short question under the same ~500-token system prompt, with the
-bundled model, 2 threads, `-n 16` greedy: every one-shot loads the model afresh (as a new `llamacli run`
-process would) and generates. The loop runs once without the cache and once with an empty cache
-directory (the first question misses and saves, the others restore). Printed: the whole loop's wall time
-both ways and its ratio, a miss's and a hit's prompt time, the entry's size on disk, and whether every
-answer was byte-identical.
+bundled model, 2 threads, `-n 16` greedy, every one a fresh process:
+1. `llamacli run` with the prompt cache (an empty cache directory: the first question misses and saves,
+   the others restore) against `llamacli run --no-cache`: the whole loop's wall time, and its ratio
+   (target >= 2.5x); whether every answer is byte-identical;
+2. native llama.cpp's `llama-completion` (built from the llama-cpp-python source package by
+   `scripts/native_tools.sh llama-completion`) on the same rendered prompts: without `--prompt-cache`
+   (llamacli with its cache must be faster) and with `--prompt-cache FILE` (reported as a ratio);
+3. a single one-shot (`-n 16`, a short prompt) of `llamacli run` against `llama-completion`: median wall time.
+`--engine` adds the loop through the engine API in one process (no interpreter start-up, no imports).
 
-Usage: .venv/bin/python scripts/bench_prompt_cache.py [--questions 20] [--threads 2]
+Usage: .venv/bin/python scripts/bench_prompt_cache.py [--questions 20] [--threads 2] [--rounds 1] [--engine]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from llamacli.engine import Completion, GenerationParams, LoadParams, Model
 from llamacli.engine.chat_template import Message
-from llamacli.engine.prompt_cache import PromptCache
 from llamacli.models import registry
 from llamacli.models.locate import package_file
 
+ROOT = Path(__file__).resolve().parents[1]
+LLAMACLI = str(Path(sys.executable).parent / "llamacli")
 SYSTEM = "You are the support assistant of a small hardware shop. Follow these rules in every answer. " + " ".join(
     f"Rule {i}: if a customer asks about product line {i}, check the stock list, quote the price in euros, "
     f"mention the warranty of {i % 4 + 1} years, and keep the answer short and polite."
@@ -33,54 +42,141 @@ TOPICS = [
     "hammers", "screwdrivers", "drills", "saws", "nails", "glue", "paint", "brushes", "ladders", "gloves",
     "tape", "pliers", "wrenches", "bolts", "sandpaper", "clamps", "chisels", "levels", "rulers", "hinges",
 ]  # fmt: skip
-GREEDY = GenerationParams(temperature=0, max_tokens=16, ignore_eos=True)
+N_PREDICT = 16
+N_CTX = 4096  # llamacli's default window for this model (its trained 8192, at most 4096)
 
 
-def one_shot(path: Path, load: LoadParams, question: str) -> tuple[float, Completion]:
-    """(wall seconds, completion) of loading the model and answering one question, like one `run`."""
+def question(topic: str) -> str:
+    return f"Do you sell {topic}, and how much do they cost?"
+
+
+def llamacli_once(text: str, system: str | None, home: Path, threads: int, *flags: str) -> tuple[float, dict]:
+    """(wall seconds, --json result) of one `llamacli run` process."""
+    command = [LLAMACLI, "run", "smollm2:135m", text, "--json", "--temperature", "0", "-n", str(N_PREDICT)]
+    command += ["-t", str(threads), *(["-s", system] if system else []), *flags]
     started = time.perf_counter()
-    with Model(path, load) as model:
-        result = model.generate([Message("system", SYSTEM), Message("user", question)], GREEDY)
-    return time.perf_counter() - started, result
+    done = subprocess.run(
+        command, capture_output=True, check=True, env={"LLAMACLI_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    )
+    return time.perf_counter() - started, json.loads(done.stdout)
 
 
-def loop(path: Path, load: LoadParams, questions: list[str]) -> list[tuple[float, Completion]]:
-    """One one-shot per question."""
-    return [one_shot(path, load, q) for q in questions]
+def native_once(binary: Path, model: Path, prompt: str, threads: int, *flags: str) -> float:
+    """Wall seconds of one `llama-completion` process on the rendered PROMPT."""
+    command = [str(binary), "-m", str(model), "-p", prompt, "-n", str(N_PREDICT), "-t", str(threads)]
+    command += ["-c", str(N_CTX), "--temp", "0", "-no-cnv", "--no-display-prompt", *flags]
+    started = time.perf_counter()
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
+def rendered(model: Path, messages: Sequence[Message]) -> str:
+    """The prompt text llamacli gives the model (its chat template), for llama-completion's -p."""
+    with Model(model, LoadParams(n_ctx=N_CTX, n_threads=1)) as loaded:
+        assert loaded.template is not None
+        return loaded.template.render(messages, True)
+
+
+def native_binary() -> Path:
+    """llama-completion, built once from the same llama.cpp source as llamacli's (a few minutes)."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "native_tools.sh"), "llama-completion"], capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        sys.exit(f"could not build llama-completion:\n{out.stderr}")
+    return Path(out.stdout.strip().splitlines()[-1]) / "llama-completion"
+
+
+def engine_loop(path: Path, questions: list[str], threads: int, cache: Path | None) -> float:
+    """Wall seconds of loading the model and answering each question through the engine API, one process."""
+    greedy = GenerationParams(temperature=0, max_tokens=N_PREDICT)
+    load = LoadParams(n_ctx=N_CTX, n_threads=threads, prompt_cache_dir=cache)
+    started = time.perf_counter()
+    for q in questions:
+        with Model(path, load) as model:
+            result: Completion = model.generate([Message("system", SYSTEM), Message("user", q)], greedy)
+            assert result.text
+    return time.perf_counter() - started
 
 
 def main() -> None:
-    """Run both loops and print the numbers."""
+    """Run the loops and print the numbers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat each loop; the fastest round counts")
+    parser.add_argument("--engine", action="store_true", help="also the loop through the engine API")
     args = parser.parse_args()
     path = package_file(registry.load({}).get("smollm2:135m"))
-    questions = [f"Do you sell {topic}, and how much do they cost?" for topic in TOPICS][: args.questions]
+    questions = [question(topic) for topic in TOPICS][: args.questions]
+    binary = native_binary()
+    prompts = [rendered(path, [Message("system", SYSTEM), Message("user", q)]) for q in questions]
+    short = rendered(path, [Message("user", "Hello")])
     with tempfile.TemporaryDirectory(prefix="bench-prompt-cache-") as directory:
-        plain_load = LoadParams(n_ctx=2048, n_threads=args.threads)
-        cached_load = LoadParams(n_ctx=2048, n_threads=args.threads, prompt_cache_dir=Path(directory))
-        one_shot(path, plain_load, "Warm-up.")  # the machine's self-test and the page cache, outside the loops
-        plain = loop(path, plain_load, questions)
-        cached = loop(path, cached_load, questions)
-        entries = PromptCache(Path(directory)).entries()
-    plain_wall = sum(w for w, _ in plain)
-    cached_wall = sum(w for w, _ in cached)
-    miss = cached[0][1].stats
-    hits = [c.stats for _, c in cached[1:]]
-    same = sum(a.text == b.text for (_, a), (_, b) in zip(plain, cached, strict=True))
-    print(f"system prompt + question: {miss.prompt_tokens} tokens; saved prefix: {miss.saved_prompt_tokens} tokens")
-    print(f"entries on disk: {len(entries)}, {sum(e.size for e in entries) / 1e6:.1f} MB")
-    print(f"loop of {len(questions)} one-shots: no cache {plain_wall:.2f} s, cache {cached_wall:.2f} s")
-    print(f"  ratio no cache / cache: {plain_wall / cached_wall:.2f}x")
-    plain_prompt = statistics.median(c.stats.prompt_seconds for _, c in plain)
-    print(f"prompt time: no cache (median) {plain_prompt * 1000:.0f} ms, miss {miss.prompt_seconds * 1000:.0f} ms")
-    if hits:
-        hit_prompt = statistics.median(h.prompt_seconds for h in hits)
-        restored = {h.restored_prompt_tokens for h in hits}
-        print(f"  hit (median) {hit_prompt * 1000:.0f} ms (restored {sorted(restored)} tokens)")
-        print(f"  ratio miss / hit: {miss.prompt_seconds / hit_prompt:.2f}x")
-    print(f"answers byte-identical with and without the cache: {same}/{len(questions)}")
+        work = Path(directory)
+        home = work / "home"
+        llamacli_once("Warm-up.", None, home, args.threads)  # the self-test's verdict, the page cache
+        native_once(binary, path, short, args.threads)
+        best: dict[str, float] = {}
+        answers: dict[str, list[dict]] = {}
+        for round_ in range(args.rounds):
+            for name, flags in (("no-cache", ("--no-cache",)), ("cache", ())):
+                subprocess.run([LLAMACLI, "cache", "clear"], env={"LLAMACLI_HOME": str(home)}, capture_output=True)
+                started = time.perf_counter()
+                results = [llamacli_once(q, SYSTEM, home, args.threads, *flags)[1] for q in questions]
+                best[name] = min(best.get(name, float("inf")), time.perf_counter() - started)
+                answers[name] = results
+            for name, extra in (("native", ()), ("native-cache", ("--prompt-cache", str(work / f"pc{round_}.bin")))):
+                started = time.perf_counter()
+                for prompt in prompts:
+                    native_once(binary, path, prompt, args.threads, *extra)
+                best[name] = min(best.get(name, float("inf")), time.perf_counter() - started)
+        singles: dict[str, list[float]] = {"llamacli": [], "native": []}
+        for _ in range(5):  # alternated, medians compared
+            singles["llamacli"].append(llamacli_once("Hello", None, home, args.threads)[0])
+            singles["native"].append(native_once(binary, path, short, args.threads))
+        engine = {}
+        if args.engine:
+            engine["no-cache"] = engine_loop(path, questions, args.threads, None)
+            engine["cache"] = engine_loop(path, questions, args.threads, work / "engine-prompts")
+    report(args, questions, best, answers, singles, engine)
+
+
+def report(
+    args: argparse.Namespace,
+    questions: list[str],
+    best: dict[str, float],
+    answers: dict[str, list[dict]],
+    singles: dict[str, list[float]],
+    engine: dict[str, float],
+) -> None:
+    """Print the loops' wall times and their ratios."""
+    first, *hits = (a["stats"] for a in answers["cache"])
+    same = sum(a["text"] == b["text"] for a, b in zip(answers["cache"], answers["no-cache"], strict=True))
+    n = len(questions)
+    print(f"loop of {n} one-shot processes, {first['prompt_tokens']}-token prompts (system prompt + question), ")
+    print(f"  -n {N_PREDICT}, -t {args.threads}, greedy; best of {args.rounds} round(s):")
+    for name, label in (
+        ("no-cache", "llamacli run --no-cache"),
+        ("cache", "llamacli run (prompt cache)"),
+        ("native", "llama-completion"),
+        ("native-cache", "llama-completion --prompt-cache FILE"),
+    ):
+        print(f"  {label:<38} {best[name]:6.2f} s  ({best[name] / n * 1000:.0f} ms per run)")
+    print(f"  ratio llamacli --no-cache / cache:      {best['no-cache'] / best['cache']:.2f}x (target >= 2.5x)")
+    print(f"  ratio llama-completion / llamacli cache: {best['native'] / best['cache']:.2f}x (target > 1)")
+    print(f"  ratio llama-completion --prompt-cache / llamacli cache: {best['native-cache'] / best['cache']:.2f}x")
+    print(f"  ratio llama-completion / llamacli --no-cache: {best['native'] / best['no-cache']:.2f}x")
+    restored = sorted({h["restored_prompt_tokens"] for h in hits})
+    print(f"  first run saved {first['saved_prompt_tokens']} tokens; the others restored {restored}")
+    print(f"  answers byte-identical with and without the cache: {same}/{n}")
+    ours, native = statistics.median(singles["llamacli"]), statistics.median(singles["native"])
+    print(f"single one-shot (-n {N_PREDICT}, 'Hello'), median of 5:")
+    print(f"  llamacli {ours:.3f} s, llama-completion {native:.3f} s")
+    print(f"  ratio llamacli / llama-completion: {ours / native:.2f}x")
+    if engine:
+        print(f"engine API, one process: no cache {engine['no-cache']:.2f} s, cache {engine['cache']:.2f} s")
+        print(f"  ratio: {engine['no-cache'] / engine['cache']:.2f}x")
 
 
 if __name__ == "__main__":

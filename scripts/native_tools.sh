@@ -3,6 +3,8 @@
 # llamacli runs on, as the native peer for benchmarks: the same llama.cpp commit, GGML_NATIVE, and the
 # same AMX-off flags as install.sh (scripts/cpu_flags.sh). Prints the directory holding the binaries.
 #   scripts/native_tools.sh [TARGET...]      e.g. scripts/native_tools.sh llama-bench llama-completion
+# (llama-bench for scripts/bench_cpu.py, llama-completion for scripts/bench_prompt_cache.py; a target added
+# later builds on the same tree, only what it needs)
 # Cached under ${XDG_CACHE_HOME:-~/.cache}/llamacli-native/<version>-<flags>/ (a rebuild takes ~5 min on 2 cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
