@@ -16,9 +16,9 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,18 @@ class Verdict:
         return cls(_BY_NAME[data["config"]], tuple(crashes))
 
 
+def _package_version() -> str:
+    """llama-cpp-python's version, read from its `__init__.py` without importing it (or importlib.metadata,
+    whose import alone costs a one-shot ~10 ms)."""
+    spec = importlib.util.find_spec("llama_cpp")
+    try:
+        source = Path(spec.origin).read_text(encoding="utf-8") if spec and spec.origin else ""
+    except OSError:
+        source = ""
+    found = re.search(r'^__version__ = "([^"]+)"', source, re.M)
+    return found.group(1) if found else "?"
+
+
 def _library_dir() -> Path | None:
     """Where llama-cpp-python keeps the compiled llama.cpp, found without importing it."""
     override = os.environ.get("LLAMA_CPP_LIB_PATH")  # llama-cpp-python's own override
@@ -106,11 +118,7 @@ def _library_dir() -> Path | None:
 
 def build_id() -> str:
     """The compiled llama.cpp's identity: a rebuild (other flags, other commit) changes it."""
-    try:
-        version = metadata.version("llama-cpp-python")
-    except metadata.PackageNotFoundError:
-        version = "?"
-    parts = [version]
+    parts = [_package_version()]
     directory = _library_dir()
     with contextlib.suppress(OSError):
         for entry in sorted(directory.iterdir()) if directory else ():

@@ -30,10 +30,11 @@ from llamacli.base import paths, settings
 from llamacli.errors import LlamacliError
 from llamacli.models import registry
 from llamacli.models.locate import LocalModel, locate
-from llamacli.services.recommend import MIN_SPEED_ENV
 from llamacli.sizing.fit import MEMORY_ENV
 
-SETTINGS = (MEMORY_ENV, MIN_SPEED_ENV)  # what the picker was told: a change means "choose again"
+# What the picker was told: a change means "choose again". The second is services.recommend.MIN_SPEED_ENV,
+# spelled out so that a run naming its model does not import the recommender (calibration and all).
+SETTINGS = (MEMORY_ENV, "LLAMACLI_MIN_SPEED")
 AUTO = "auto"
 
 
