@@ -93,7 +93,7 @@ class Verdict:
         return cls(_BY_NAME[data["config"]], tuple(crashes))
 
 
-def _package_version() -> str:
+def package_version() -> str:
     """llama-cpp-python's version, read from its `__init__.py` without importing it (or importlib.metadata,
     whose import alone costs a one-shot ~10 ms)."""
     spec = importlib.util.find_spec("llama_cpp")
@@ -118,7 +118,7 @@ def _library_dir() -> Path | None:
 
 def build_id() -> str:
     """The compiled llama.cpp's identity: a rebuild (other flags, other commit) changes it."""
-    parts = [_package_version()]
+    parts = [package_version()]
     directory = _library_dir()
     with contextlib.suppress(OSError):
         for entry in sorted(directory.iterdir()) if directory else ():
