@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
     from llamacli.cli.chat_input import PlainInput, TerminalInput
     from llamacli.engine import GenerationParams, LoadParams
-    from llamacli.history.database import History
     from llamacli.services.chat import ChatSession, Notice
     from llamacli.services.loading import Policy
 
@@ -38,43 +37,30 @@ def start_chat(
     verbose: bool = False,
 ) -> None:
     """Open the session (resuming one if asked) and run the loop until /bye or Ctrl-D."""
+    from llamacli.cli import loading
     from llamacli.history.database import History
+    from llamacli.services import chat_start
 
     out = Output()
     history = History.open()
     try:
-        session = _open_session(out, history, reference, load, gen, policy, system, resume, conversation)
+        session = chat_start.start(
+            history,
+            reference,
+            load,
+            gen,
+            policy,
+            loading.feedback(out),
+            _notifier(out),
+            system=system,
+            resume=resume,
+            conversation=conversation,
+        )
         if verbose:
             out.dim(session.model.runtime_summary())
         _run(out, session)
     finally:
         history.close()
-
-
-def _open_session(
-    out: Output,
-    history: History,
-    reference: str | None,
-    load: LoadParams,
-    gen: GenerationParams,
-    policy: Policy,
-    system: str | None,
-    resume: bool,
-    conversation: str | None,
-) -> ChatSession:
-    """The conversation to carry on (if any) and its model: the one named, else the conversation's, else
-    the configured or picked one."""
-    from llamacli.cli import loading as cli_loading
-    from llamacli.services import loading
-    from llamacli.services.chat import ChatSession, conversation_to_continue
-
-    past = conversation_to_continue(history, conversation) if resume else None
-    local, model = cli_loading.open_model(out, reference or (past.model if past else None), load, policy)
-    loader = loading.loader(load, policy, cli_loading.feedback(out))
-    session = ChatSession(model, local, gen, history, loader, system=system, notify=_notifier(out))
-    if past:
-        session.continue_from(past)
-    return session
 
 
 def _run(out: Output, session: ChatSession) -> None:

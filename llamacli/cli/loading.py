@@ -21,6 +21,7 @@ def feedback(out: Output) -> Feedback:
         notify=out.notice,
         pulling=lambda name: PullProgress(out, name),
         measuring=lambda: out.status("Calibrating…"),
+        loading=lambda name: out.status(f"Loading {name}…"),
     )
 
 
@@ -32,9 +33,7 @@ def policy(out: Output, *, offline: bool, pull_best: bool) -> Policy:
 
 
 def open_model(out: Output, reference: str | None, params: LoadParams, how: Policy) -> tuple[LocalModel, Model]:
-    """Choose (pulling, warning) as the service says, then load under a "Loading…" status."""
+    """The service's model, with its notices, pull bars and a "Loading…" status on this terminal."""
     from llamacli.services import loading
 
-    choice = loading.choose(reference, params, how, feedback(out))
-    with out.status(f"Loading {choice.local.name}…"):
-        return choice.local, loading.load(choice)
+    return loading.open_model(reference, params, how, feedback(out))

@@ -63,6 +63,7 @@ class Feedback:
     notify: Callable[[str], None] = _silent  # one line: a pull about to start, a fit warning, the picker's choice
     pulling: Callable[[str], AbstractContextManager[Progress]] = _no_display  # a display around one pull
     measuring: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext  # around a calibration
+    loading: Callable[[str], AbstractContextManager[object]] = lambda _name: contextlib.nullcontext()  # a load
 
 
 @dataclass(frozen=True)
@@ -106,16 +107,25 @@ def load(choice: Choice) -> Model:
     return Model(choice.local.path, choice.params)
 
 
+def open_model(
+    reference: str | None,
+    params: LoadParams,
+    policy: Policy = Policy(),
+    feedback: Feedback = Feedback(),
+    env: Mapping[str, str] = os.environ,
+) -> tuple[LocalModel, Model]:
+    """`choose` then `load`, inside FEEDBACK's display of the load: what a front end usually wants."""
+    choice = choose(reference, params, policy, feedback, env)
+    with feedback.loading(choice.local.name):
+        return choice.local, load(choice)
+
+
 def loader(
     params: LoadParams, policy: Policy = Policy(), feedback: Feedback = Feedback(), env: Mapping[str, str] = os.environ
 ) -> Loader:
     """A chat's `/model REF`: the same choice, pull and fit check as the model the chat started with."""
 
-    def load_reference(reference: str) -> tuple[LocalModel, Model]:
-        choice = choose(reference, params, policy, feedback, env)
-        return choice.local, load(choice)
-
-    return load_reference
+    return lambda reference: open_model(reference, params, policy, feedback, env)
 
 
 def check_fit(local: LocalModel, n_ctx: int | None, env: Mapping[str, str] = os.environ) -> MemoryFit | None:

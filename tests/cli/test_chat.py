@@ -150,7 +150,7 @@ def test_slash_commands(chat: Chat, smollm2_path: Path) -> None:
 
 
 def test_ctrl_c_stops_the_answer_keeps_it_and_the_chat_goes_on() -> None:
-    chat = Chat(*GREEDY, "-n", "400")
+    chat = Chat(*GREEDY, "-n", "3000")
     chat.send("Write a long story about a dragon who learns to cook.")
     recorded_answer(20)  # the answer is streaming
     chat.child.sendintr()
