@@ -6,6 +6,7 @@ fixture loading the model, requantizing or calibrating fails collection; one tha
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,16 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     if not before and quick.computed_natively() and not quick.is_slow(item):
         raise AssertionError(f"this test ran a model with llama.cpp in process: {quick.MARK_IT}")
     return result
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the tests' Ctrl-C reach their children even when pytest itself was started in the background.
+
+    A shell without job control starts `cmd &` with SIGINT ignored, children inherit that, and Python then
+    never raises KeyboardInterrupt: every test of Ctrl-C would see the command finish instead. A handler
+    here (rather than SIG_IGN) makes exec give each child the default disposition again.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
