@@ -12,7 +12,6 @@ import os
 import platform
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 from llamacli.base import hardware, paths
@@ -144,7 +143,7 @@ def machine_key() -> str:
     Known without loading llama.cpp (the build is its library files' identity), so `models` and `pull`
     can use the calibration's memory figures and still never load the native library.
     """
-    version = metadata.version("llama-cpp-python")
+    version = runtime.package_version()
     cores = hardware.physical_cores()
     build = runtime.machine_key()
     return f"{hardware.cpu_name()}|{cores} cores|{platform.system()}|llama-cpp-python {version}|{build}"
