@@ -7,13 +7,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from llamacli.cli import exit_codes
 from llamacli.cli.output import Output, inert, table
+from llamacli.errors import ExitCode
 
 if TYPE_CHECKING:
     from llamacli.history.database import Conversation
 
+HISTORY_EPILOG = exit_codes.epilog(
+    ExitCode.OK,
+    (ExitCode.USER_ERROR, "user error (no such conversation; the history cannot be read)"),
+    ExitCode.USAGE,
+    ExitCode.STDOUT_CLOSED,
+)
+
 app = typer.Typer(
     help="Conversations recorded by 'llamacli chat' (every turn is saved as it happens).",
+    epilog=HISTORY_EPILOG,
     no_args_is_help=False,
     invoke_without_command=True,
     rich_markup_mode=None,
@@ -54,7 +64,7 @@ def _row(c: Conversation) -> tuple[str, ...]:
     return (str(c.id), when, ", ".join(c.models) or c.model, str(c.message_count), c.name or "-", inert(first, False))
 
 
-@app.command("show")
+@app.command("show", epilog=HISTORY_EPILOG)
 def show(
     conversation: Annotated[str, typer.Argument(metavar="ID", help="Conversation id or saved name.")],
     json_output: Annotated[bool, typer.Option("--json", help="One JSON object with every message.")] = False,

@@ -14,6 +14,10 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
+import typer
+
+from llamacli.errors import ExitCode
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but newline and tab
 _CONTROL_OR_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -42,13 +46,25 @@ class Output:
 
     def answer(self, text: str) -> None:
         """Model text, raw and at once (no markup interpretation of [brackets])."""
-        self.stdout.write(text)
-        self.stdout.flush()
+        with self._reader_may_leave():
+            self.stdout.write(text)
+            self.stdout.flush()
 
     def data(self, value: Any) -> None:
         """One JSON document on stdout."""
-        self.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
-        self.stdout.flush()
+        with self._reader_may_leave():
+            self.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+            self.stdout.flush()
+
+    @contextlib.contextmanager
+    def _reader_may_leave(self) -> Iterator[None]:
+        """`llamacli ... | head`: the reader closed stdout, so stop quietly with the documented exit code
+        (Click would exit 1), whichever command was writing."""
+        try:
+            yield
+        except BrokenPipeError:
+            self.silence_stdout()
+            raise typer.Exit(ExitCode.STDOUT_CLOSED) from None
 
     def notice(self, text: str) -> None:
         """A line for the person, on stderr."""

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import typer
 
 from llamacli.cli import app, exit_codes
 from llamacli.errors import ExitCode
@@ -21,8 +22,12 @@ def listed(epilog: str) -> list[tuple[int, str]]:
 
 
 def epilog_of(command: str) -> str | None:
-    """The epilog `app.build` gives COMMAND."""
-    module_name, _, options = app._COMMANDS[command]
+    """The epilog `app.build` gives COMMAND (a sub-app's own, e.g. `history`)."""
+    module_name, attribute, options = app._COMMANDS[command]
+    target = getattr(importlib.import_module(f"llamacli.cli.{module_name}"), attribute)
+    if isinstance(target, typer.Typer):
+        epilog = target.info.epilog
+        return epilog if isinstance(epilog, str) else None
     epilog = {"epilog": app.EPILOG, **options}["epilog"]
     if isinstance(epilog, str) and epilog.isidentifier():
         return str(getattr(importlib.import_module(f"llamacli.cli.{module_name}"), epilog))
@@ -34,7 +39,23 @@ def test_the_table_has_a_meaning_for_every_exit_code_in_order() -> None:
     assert listed(app.EPILOG) == [(int(code), meaning) for code, meaning in exit_codes.MEANINGS.items()]
 
 
-@pytest.mark.parametrize("command", [c for c in app._COMMANDS if c != "history" and epilog_of(c) is not None])
+def sub_commands() -> list[tuple[str, str | None]]:
+    """(name, epilog) of each sub-app's commands (`history show`, `cache clear`)."""
+    found = []
+    for name, (module_name, attribute, _) in app._COMMANDS.items():
+        target = getattr(importlib.import_module(f"llamacli.cli.{module_name}"), attribute)
+        if isinstance(target, typer.Typer):
+            found += [(f"{name} {c.name}", c.epilog) for c in target.registered_commands]
+    return found
+
+
+def test_every_command_and_sub_command_has_an_exit_codes_block() -> None:
+    missing = [c for c in app._COMMANDS if c != "ls" and epilog_of(c) is None]
+    missing += [name for name, epilog in sub_commands() if not epilog]
+    assert missing == []
+
+
+@pytest.mark.parametrize("command", [c for c in app._COMMANDS if epilog_of(c) is not None])
 def test_each_command_s_epilog_lists_table_codes_in_order(command: str) -> None:
     lines = listed(epilog_of(command) or "")
     codes = [code for code, _ in lines]

@@ -55,3 +55,21 @@ def test_history_with_no_conversations(isolated: Path) -> None:
     result = run_cli("history")
     assert result.returncode == 0 and not result.stdout
     assert b"No conversations yet" in result.stderr
+
+
+def test_a_reader_that_leaves_early_gets_exit_141_and_no_noise() -> None:
+    import subprocess
+
+    from tests.support.cli import LLAMACLI
+
+    with History.open() as store:
+        cid, _ = store.start_conversation("smollm2:135m", None, "A long one")
+        for _ in range(200):
+            store.add_message(cid, "assistant", "words " * 400, model="smollm2:135m")  # ~500 KB: beyond a pipe's buffer
+    process = subprocess.Popen([LLAMACLI, "history", "show", str(cid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.read(10)  # `| head -c 10`
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 141, stderr
+    assert stderr == b""
