@@ -129,9 +129,6 @@ def run(
         except KeyboardInterrupt:
             out.notice("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
-        except BrokenPipeError:
-            out.silence_stdout()
-            raise typer.Exit(ExitCode.STDOUT_CLOSED) from None
 
 
 def _render(out: Output, events: Iterator[Event], local: LocalModel, *, json_output: bool, verbose: bool) -> None:
