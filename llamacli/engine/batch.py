@@ -32,6 +32,11 @@ from llamacli.engine.text import TextAssembler
 from llamacli.engine.threads import ThreadGovernor
 from llamacli.errors import ContextOverflow, EngineFailure, ServerBusy
 
+# A new prompt's tokens per step while other slots generate: each step's cost (and so the running streams'
+# time between tokens) stays near a generation step's, at the price of a few more steps for the new prompt.
+# With nothing generating, a step takes a whole batch.
+PROMPT_CHUNK_WHILE_GENERATING = 128
+
 Sink = Callable[[Event | BaseException], None]  # called on the engine's thread; must not block
 
 
@@ -203,8 +208,9 @@ class BatchEngine:
                 slot.tokens.append(slot.next_token)
                 slot.next_token = -1
                 outputs.append((slot, n - 1))
+        budget = self.n_batch if n == 0 else min(self.n_batch, n + PROMPT_CHUNK_WHILE_GENERATING)
         for slot in self._slots:
-            room = self.n_batch - n
+            room = budget - n
             if room <= 0:
                 break
             if slot.job is None or not slot.pending:
