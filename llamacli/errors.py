@@ -405,3 +405,21 @@ class AddressNeedsKey(LlamacliError):
     def __init__(self, host: str) -> None:
         super().__init__(host)
         self.host = host
+
+
+class SchemaUnsupported(LlamacliError):
+    """A JSON Schema uses KEYWORD (at WHERE, a JSON pointer) that a grammar cannot enforce; WHY says more."""
+
+    def __init__(self, keyword: str, where: str, why: str) -> None:
+        super().__init__(keyword, where, why)
+        self.keyword = keyword
+        self.where = where
+        self.why = why
+
+
+class DocumentCut(LlamacliError):
+    """A structured answer ended (the token limit, the context) before its JSON document closed."""
+
+    def __init__(self, generated: int) -> None:
+        super().__init__(generated)
+        self.generated = generated

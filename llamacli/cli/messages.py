@@ -376,3 +376,23 @@ def _address_needs_key(e: err.AddressNeedsKey) -> Words:
         f"refusing to listen on {e.host} without an API key: anyone who can reach it could use this machine",
         "pass --api-key KEY (or set LLAMACLI_API_KEY), or keep the default --host 127.0.0.1",
     )
+
+
+# -- structured output -----------------------------------------------------------------------------
+
+
+@_says(USER, err.SchemaUnsupported)
+def _schema_unsupported(e: err.SchemaUnsupported) -> Words:
+    place = "" if e.where == "#" else f" at {e.where}"
+    return (
+        f"the schema's '{e.keyword}'{place} cannot be enforced: {e.why}",
+        "remove it or express it with the supported keywords (docs/structured-output.md)",
+    )
+
+
+@_says(USER, err.DocumentCut)
+def _document_cut(e: err.DocumentCut) -> Words:
+    return (
+        f"the answer was cut after {e.generated} tokens, before its JSON document closed",
+        "raise -n (--max-tokens) or the context (--ctx)",
+    )

@@ -27,7 +27,7 @@ from llamacli.engine.events import Event, Finished, FinishReason, Stats, TextDel
 from llamacli.engine.model import Model
 from llamacli.engine.params import GenerationParams
 from llamacli.engine.prefix_states import common_prefix
-from llamacli.engine.sampling import make_sampler
+from llamacli.engine.sampling import Sampler
 from llamacli.engine.text import TextAssembler
 from llamacli.engine.threads import ThreadGovernor
 from llamacli.errors import ContextOverflow, EngineFailure, ServerBusy
@@ -69,7 +69,7 @@ class _Slot:
         self.last_used = 0.0
         self.pending: list[int] = []  # prompt tokens still to evaluate
         self.next_token = -1  # sampled, to be decoded in the next step (-1: none)
-        self.sampler: Any = None
+        self.sampler: Sampler | None = None
         self.assembler: TextAssembler | None = None
         self.reused = 0
         self.generated = 0
@@ -193,7 +193,7 @@ class BatchEngine:
         slot.next_token, slot.generated = -1, 0
         params = job.params
         slot.limit = params.max_tokens if params.max_tokens is not None else self.n_ctx
-        slot.sampler = make_sampler(self._ll, self.model.vocab, params)
+        slot.sampler = Sampler(self._ll, self.model.vocab, params)
         slot.assembler = TextAssembler(self.model.vocab.piece, params.stop)
         slot.started_at = time.perf_counter()
         slot.prompt_done_at = slot.first_text_at = 0.0
@@ -247,13 +247,13 @@ class BatchEngine:
 
     def _sample(self, slot: _Slot, index: int) -> None:
         """Sample SLOT's next token from output INDEX of the last decode; emit its text, or finish."""
-        job, assembler = slot.job, slot.assembler
-        assert job is not None and assembler is not None
+        job, assembler, sampler = slot.job, slot.assembler, slot.sampler
+        assert job is not None and assembler is not None and sampler is not None
         if job.cancelled:
             self._release(slot)
             return
         ll = self._ll
-        token = ll.llama_sampler_sample(slot.sampler, self._ctx, index)
+        token = sampler.sample(self._ctx, index)
         if ll.llama_vocab_is_eog(self.model.vocab.handle, token):
             self._finish(slot, "stop")
             return
@@ -298,7 +298,7 @@ class BatchEngine:
     def _release(self, slot: _Slot) -> None:
         """Free SLOT for the next job; its tokens stay in the KV cache for a prompt that shares them."""
         if slot.sampler is not None:
-            self._ll.llama_sampler_free(slot.sampler)
+            slot.sampler.free()
         slot.sampler = slot.assembler = slot.job = None
         slot.pending, slot.next_token = [], -1
         slot.last_used = time.perf_counter()

@@ -31,7 +31,7 @@ from llamacli.engine.prefix_states import (
     common_prefix,
     open_prefix_states,
 )
-from llamacli.engine.sampling import make_sampler
+from llamacli.engine.sampling import Sampler
 from llamacli.engine.shape import ModelShape
 from llamacli.engine.text import TextAssembler
 from llamacli.engine.threads import ThreadGovernor
@@ -273,12 +273,12 @@ class Model(ModelShape, ModelText):
         self, prompt: list[int], params: GenerationParams, boundaries: list[int], conversation: bool
     ) -> Iterator[Event]:
         ll = self._ll
-        sampler = make_sampler(ll, self.vocab, params)
+        sampler = Sampler(ll, self.vocab, params)
         started = time.perf_counter()
         try:
             reused, restored, saved = self._evaluate_prompt(prompt, boundaries, conversation)
         except BaseException:
-            ll.llama_sampler_free(sampler)
+            sampler.free()
             raise
         prompt_done = time.perf_counter()
         governor = self.governor
@@ -286,7 +286,7 @@ class Model(ModelShape, ModelText):
         if governor is not None:
             governor.begin()
         # Hot loop: everything bound to locals; per token one sample, one decode, one cached piece.
-        sample, decode, is_eog = ll.llama_sampler_sample, ll.llama_decode, ll.llama_vocab_is_eog
+        sample, decode, is_eog = sampler.sample, ll.llama_decode, ll.llama_vocab_is_eog
         ctx, vocab, evaluated = self._ctx, self.vocab.handle, self._evaluated
         assembler = TextAssembler(self.vocab.piece, params.stop)
         push = assembler.push
@@ -299,7 +299,7 @@ class Model(ModelShape, ModelText):
         reason: FinishReason = "length"
         try:
             while generated < limit:
-                token = sample(sampler, ctx, -1)
+                token = sample(ctx, -1)
                 if is_eog(vocab, token):
                     reason = "stop"
                     break
@@ -325,7 +325,7 @@ class Model(ModelShape, ModelText):
             if tail:
                 yield TextDelta(tail)
         finally:
-            ll.llama_sampler_free(sampler)
+            sampler.free()
         finished = time.perf_counter()
         yield Finished(
             reason,

@@ -69,6 +69,24 @@ def lib(verbose: bool = False) -> ModuleType:
     return _lib
 
 
+def grammar_converter() -> ModuleType:
+    """llama-cpp-python's JSON-Schema-to-GBNF converter (`llama_cpp/llama_grammar.py`, pure Python), loaded from
+    its file so that neither llama_cpp's __init__ nor the native library is loaded for it."""
+    name = "llamacli._llama_grammar"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec("llama_cpp")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise ImportError("llama-cpp-python is not installed (pip install llama-cpp-python)")
+    file_spec = importlib.util.spec_from_file_location(name, f"{locations[0]}/llama_grammar.py")
+    assert file_spec is not None and file_spec.loader is not None
+    module = importlib.util.module_from_spec(file_spec)
+    file_spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
 def note_threads_started() -> None:
     """Record that llama.cpp's OpenMP worker pool exists in this process (called before a decode)."""
     global _threads_started

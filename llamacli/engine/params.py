@@ -44,3 +44,4 @@ class GenerationParams:
     max_tokens: int | None = None  # None: until the model stops or the context is full
     stop: tuple[str, ...] = field(default_factory=tuple)
     ignore_eos: bool = False  # keep generating past end-of-turn (benchmarks, like llama.cpp's --ignore-eos)
+    grammar: str | None = None  # GBNF (root rule `root`) every answer must match: structured output (json_schema.py)

@@ -1,17 +1,33 @@
-"""llama.cpp's own sampler chain for a set of GenerationParams (sampling in C, not in Python)."""
+"""Choosing the next token: llama.cpp's own sampler chain (sampling in C, not in Python), and a grammar
+that constrains it checked the fast way.
+
+A grammar sampler in front of the chain checks every token of the vocabulary against the grammar at every
+step (128K tokens for Llama 3): the slowness users of llama-cpp-python's `response_format` report
+(llama.cpp issue #7554). llama.cpp's own common sampler does better, and so does `Sampler`: sample with the
+plain chain, check only the sampled token against the grammar, and only when the grammar rejects it sample
+again with the grammar applied to the whole vocabulary. The answer is the same one a grammar-first chain
+gives whenever the first choice was allowed, and a grammar-allowed token always.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import math
+from collections.abc import Callable
 from typing import Any
 
 from llamacli.engine.params import RANDOM_SEED, GenerationParams
 from llamacli.engine.vocab import Vocabulary
+from llamacli.errors import SchemaUnsupported
 
 
-def make_sampler(ll: Any, vocab: Vocabulary, params: GenerationParams) -> Any:
-    """A new sampler chain (the caller frees it with llama_sampler_free)."""
+def make_sampler(ll: Any, vocab: Vocabulary, params: GenerationParams, grammar: Any = None) -> Any:
+    """A new sampler chain, GRAMMAR (a sampler the chain then owns) first when given; freed by the caller."""
     chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
     add = ll.llama_sampler_chain_add
+    if grammar is not None:
+        add(chain, grammar)
     if params.ignore_eos:
         banned = vocab.end_of_generation_tokens()
         biases = (ll.llama_logit_bias * len(banned))(*[ll.llama_logit_bias(t, float("-inf")) for t in banned])
@@ -31,3 +47,48 @@ def make_sampler(ll: Any, vocab: Vocabulary, params: GenerationParams) -> Any:
     seed = ll.LLAMA_DEFAULT_SEED if params.seed in (None, RANDOM_SEED) else params.seed & 0xFFFFFFFF
     add(chain, ll.llama_sampler_init_dist(seed))
     return chain
+
+
+class Sampler:
+    """Samples a token from a decoded output (`sample(ctx, index)`); `free()` when done."""
+
+    sample: Callable[[Any, int], int]
+
+    def __init__(self, ll: Any, vocab: Vocabulary, params: GenerationParams) -> None:
+        self._ll = ll
+        self._chain = make_sampler(ll, vocab, params)
+        self._full: Any = None
+        self.rejected = 0  # tokens the grammar refused, sampled again under it (for benchmarks)
+        if params.grammar is None:
+            self.sample = functools.partial(ll.llama_sampler_sample, self._chain)  # the hot path: no Python frame
+            return
+        grammar = ll.llama_sampler_init_grammar(vocab.handle, params.grammar.encode(), b"root")
+        if not grammar:
+            ll.llama_sampler_free(self._chain)
+            raise SchemaUnsupported("grammar", "#", "llama.cpp could not parse the grammar made from the schema")
+        self._grammar = grammar
+        self._full = make_sampler(ll, vocab, params, grammar)  # owns the grammar sampler from here on
+        self._one = (ll.llama_token_data * 1)()
+        self._candidates = ll.llama_token_data_array(self._one, 1, -1, False)
+        self._candidates_p = ctypes.byref(self._candidates)
+        self.sample = self._constrained
+
+    def _constrained(self, ctx: Any, index: int) -> int:
+        ll = self._ll
+        token = int(ll.llama_sampler_sample(self._chain, ctx, index))
+        one = self._one[0]
+        one.id, one.logit, one.p = token, 1.0, 0.0
+        self._candidates.size, self._candidates.selected, self._candidates.sorted = 1, -1, False
+        ll.llama_sampler_apply(self._grammar, self._candidates_p)
+        if math.isfinite(one.logit):
+            ll.llama_sampler_accept(self._grammar, token)
+            return token
+        self.rejected += 1
+        return int(ll.llama_sampler_sample(self._full, ctx, index))  # the grammar over every token; accepts it
+
+    def free(self) -> None:
+        """Free the native samplers (idempotent)."""
+        for chain in (self._chain, self._full):
+            if chain is not None:
+                self._ll.llama_sampler_free(chain)
+        self._chain = self._full = None

@@ -60,6 +60,9 @@ SAMPLES: list[LlamacliError] = [
     errors.ServerBusy(64),
     errors.EngineFailure("llama_decode failed"),
     errors.AddressNeedsKey("0.0.0.0"),
+    errors.SchemaUnsupported("minimum", "#/properties/age", "llama.cpp's grammar cannot enforce it"),
+    errors.SchemaUnsupported("$ref", "#", "only references inside the schema (#/...) are followed"),
+    errors.DocumentCut(256),
 ]
 
 
