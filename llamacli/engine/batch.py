@@ -22,13 +22,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llamacli.engine import native
 from llamacli.engine.events import Event, Finished, FinishReason, Stats, TextDelta
 from llamacli.engine.model import Model
 from llamacli.engine.params import GenerationParams
 from llamacli.engine.prefix_states import common_prefix
 from llamacli.engine.sampling import make_sampler
 from llamacli.engine.text import TextAssembler
+from llamacli.engine.threads import ThreadGovernor
 from llamacli.errors import ContextOverflow, EngineFailure, ServerBusy
+
+# A new prompt's tokens per step while other slots generate: each step's cost (and so the running streams'
+# time between tokens) stays near a generation step's, at the price of a few more steps for the new prompt.
+# With nothing generating, a step takes a whole batch.
+PROMPT_CHUNK_WHILE_GENERATING = 128
 
 Sink = Callable[[Event | BaseException], None]  # called on the engine's thread; must not block
 
@@ -94,6 +101,9 @@ class BatchEngine:
         self._closing = False
         self._thread: threading.Thread | None = None
         self._batch: Any = self._ll.llama_batch_init(self.n_batch, 0, 1)
+        # Fewer threads while other processes take cores (threads.py), for every decode: a batch of a few
+        # tokens runs on llama.cpp's batch threads, so both counts follow the load. None: the user fixed it.
+        self.governor = None if model.governor is None else ThreadGovernor(model.n_threads, self._set_threads)
 
     # -- from other threads -------------------------------------------------------------------------
 
@@ -136,6 +146,7 @@ class BatchEngine:
     # -- the loop (engine thread) -------------------------------------------------------------------
 
     def _loop(self) -> None:
+        native.note_threads_started()  # a model loaded later self-tests in a fresh interpreter, not a fork
         try:
             while self._wait_for_work():
                 self._step()
@@ -153,6 +164,8 @@ class BatchEngine:
                 if any(s.job is not None for s in self._slots):
                     return True
                 self._wake.wait()
+                if self.governor is not None:
+                    self.governor.begin()  # work again after a pause: read what others used meanwhile
 
     def _drop_cancelled(self) -> None:
         """Free the slots and queue places of cancelled jobs (their sinks hear nothing more)."""
@@ -195,8 +208,9 @@ class BatchEngine:
                 slot.tokens.append(slot.next_token)
                 slot.next_token = -1
                 outputs.append((slot, n - 1))
+        budget = self.n_batch if n == 0 else min(self.n_batch, n + PROMPT_CHUNK_WHILE_GENERATING)
         for slot in self._slots:
-            room = self.n_batch - n
+            room = budget - n
             if room <= 0:
                 break
             if slot.job is None or not slot.pending:
@@ -212,11 +226,16 @@ class BatchEngine:
         if self._ll.llama_decode(self._ctx, batch) != 0:
             self._fail([s for s in self._slots if s.job is not None], EngineFailure("llama_decode failed"))
             return
+        if self.governor is not None:
+            self.governor.tick()
         now = time.perf_counter()
         for slot, index in outputs:
             if not slot.prompt_done_at:
                 slot.prompt_done_at = now
             self._sample(slot, index)
+
+    def _set_threads(self, n: int) -> None:
+        self._ll.llama_set_n_threads(self._ctx, n, n)
 
     def _put(self, batch: Any, n: int, token: int, pos: int, seq: int, logits: bool) -> int:
         batch.token[n] = token
