@@ -219,8 +219,27 @@ def test_preload_keep_alive_and_unload(unpreloaded: Served) -> None:
     (model,) = ollama_client.ps().models
     now = datetime.now(UTC)
     assert model.expires_at is not None and now + timedelta(minutes=9) < model.expires_at < now + timedelta(minutes=11)
+
+    # Asked to unload while a request runs: it stays until that request ends, then goes.
+    counting = {**GREEDY, "num_predict": 48}  # counting goes on: the request outlasts the unload request
+    stream = ollama_client.generate(model=MODEL, prompt=COUNT, raw=True, options=counting, stream=True)
+    first = next(stream)
+    assert not first.done
     unloaded = ollama_client.generate(model=MODEL, keep_alive=0)
-    assert unloaded.done_reason == "unload" and ollama_client.ps().models == []
+    assert unloaded.done_reason == "unload" and [m.model for m in ollama_client.ps().models] == [MODEL]
+    assert list(stream)[-1].done
+    assert _eventually_empty(ollama_client)
+
     answer = ollama_client.chat(model=MODEL, messages=COLOUR, options={**GREEDY, "num_predict": 2}, keep_alive=0)
     assert answer.eval_count == 2 and answer.load_duration and answer.load_duration > 10_000_000  # it loaded
-    assert ollama_client.ps().models == []  # keep_alive 0 with a prompt: unloaded once answered
+    assert _eventually_empty(ollama_client)  # keep_alive 0 with a prompt: unloaded once answered
+
+
+def _eventually_empty(ollama_client: ollama.Client, timeout: float = 5) -> bool:
+    """Whether /api/ps is empty within TIMEOUT (the lease is returned just after the last line is sent)."""
+    deadline = time.monotonic() + timeout
+    while ollama_client.ps().models:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
