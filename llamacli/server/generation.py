@@ -12,9 +12,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from llamacli.engine.batch import Job
-from llamacli.engine.events import Event, Finished
+from llamacli.engine.events import Event, Finished, Stats
 from llamacli.engine.model import Model
 from llamacli.engine.params import GenerationParams
 from llamacli.errors import LlamacliError
@@ -88,6 +89,28 @@ async def start(
         pool.release(runner)
         raise
     return Generation(runner, job, queue, pool)
+
+
+async def load(
+    pool: ModelPool, model: str | None, words: Callable[[LlamacliError], str], keep_alive: float | None = None
+) -> Runner:
+    """Load MODEL without generating (ollama's preload: a request with no prompt), its keep-alive started."""
+    try:
+        runner = await asyncio.to_thread(pool.acquire, model, keep_alive)
+    except LlamacliError as e:
+        raise from_domain(e, words) from None
+    pool.release(runner)
+    return runner
+
+
+def log_fields(stats: Stats) -> dict[str, Any]:
+    """The numbers of a generation for its request's log line (requests.note)."""
+    return {
+        "prompt_tokens": stats.prompt_tokens,
+        "generated_tokens": stats.generated_tokens,
+        "tokens_per_second": round(stats.generation_tokens_per_second, 1),
+        "ttft_ms": round(stats.time_to_first_token * 1000),
+    }
 
 
 async def collect(generation: Generation) -> tuple[str, Finished]:
