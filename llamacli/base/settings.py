@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llamacli.base import paths
+from llamacli.base import paths, remote_settings
+from llamacli.base.remote_settings import RemoteConfig
 from llamacli.base.sizes import parse_size
 from llamacli.errors import ConfigError, InvalidValue
 
@@ -101,6 +102,11 @@ class Settings:
     prompt_cache: bool | None = None  # None: on (the on-disk prompt cache, engine/prompt_cache.py)
     prompt_cache_max: int | None = None  # bytes; None: the engine's default cap
     warnings: tuple[str, ...] = ()  # about the file: unknown keys, to be shown once by the command
+    remotes: tuple[RemoteConfig, ...] = ()  # [remotes.NAME] tables: remote engines (base/remote_settings.py)
+
+    def remote(self, name: str) -> RemoteConfig | None:
+        """The configured remote called NAME, if there is one."""
+        return next((r for r in self.remotes if r.name == name), None)
 
     def over(self, below: Settings) -> Settings:
         """These settings, with BELOW's values where these say nothing."""
@@ -117,8 +123,13 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
     path = paths.config_file(env)
     text, data = _read(path)
     values: dict[str, Any] = {}
-    warnings = []
+    warnings: list[str] = []
+    remotes: tuple[RemoteConfig, ...] = ()
     for name, value in data.items():
+        if name == "remotes":
+            remotes, said = remote_settings.parse(value, text, str(path))
+            warnings += said
+            continue
         where = f"{path}, line {_line_of(text, name)}"
         key = KEYS.get(name)
         if key is None:
@@ -130,7 +141,7 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
     for key in KEYS.values():
         if key.env and (from_env := env.get(key.env, "").strip()):
             values[key.name] = _from_env(key, from_env)
-    return Settings(**values, warnings=tuple(warnings))
+    return Settings(**values, warnings=tuple(warnings), remotes=remotes)
 
 
 def _read(path: Path) -> tuple[str, dict[str, Any]]:

@@ -34,6 +34,7 @@ _COMMANDS: dict[str, tuple[str, str, dict[str, object]]] = {
     "doctor": ("doctor_cmd", "doctor", {"epilog": "DOCTOR_EPILOG"}),
     "paths": ("paths_cmd", "paths", {"epilog": "PATHS_EPILOG"}),
     "serve": ("serve_cmd", "serve", {"epilog": "SERVE_EPILOG"}),
+    "remotes": ("remotes_cmd", "remotes", {"epilog": "REMOTES_EPILOG"}),
 }
 HELP = "help"  # `llamacli help [COMMAND...]`: the same as `llamacli [COMMAND...] --help`
 

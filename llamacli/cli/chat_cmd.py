@@ -43,6 +43,7 @@ def chat(
     debug: options.Debug = False,
     offline: options.Offline = False,
     pull: options.PullBest = False,
+    remote: options.Remote = None,
 ) -> None:
     """Chat with a model; every turn is saved. /help inside lists the commands.
 
@@ -66,7 +67,7 @@ def chat(
     chosen = options.resolve(out, flags, debug=debug)
     # A conversation being continued keeps its own system prompt unless --system is given.
     system = system if resume else chosen.system
-    policy = loading.policy(out, offline=offline, pull_best=pull)
+    policy = loading.policy(out, offline=offline, pull_best=pull, remote=remote)
     start_chat(
         reference,
         chosen.load,

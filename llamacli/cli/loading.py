@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from llamacli.cli.output import Output
 
 if TYPE_CHECKING:
-    from llamacli.engine import LoadParams, Model
-    from llamacli.models.locate import LocalModel
+    from llamacli.engine import LoadParams
+    from llamacli.services.engines import ChatEngine, Located
     from llamacli.services.loading import Feedback, Policy
 
 
@@ -25,14 +25,14 @@ def feedback(out: Output) -> Feedback:
     )
 
 
-def policy(out: Output, *, offline: bool, pull_best: bool) -> Policy:
-    """`--offline` and `--pull` as policy; a script (stderr not a terminal) keeps the picker's choice."""
+def policy(out: Output, *, offline: bool, pull_best: bool, remote: str | None = None) -> Policy:
+    """`--offline`, `--pull` and `--remote` as policy; a script (stderr not a terminal) keeps the picker's choice."""
     from llamacli.services.loading import Policy
 
-    return Policy(offline=offline, pull_best=pull_best, keep_choice=not out.stderr_tty)
+    return Policy(offline=offline, pull_best=pull_best, keep_choice=not out.stderr_tty, remote=remote)
 
 
-def open_model(out: Output, reference: str | None, params: LoadParams, how: Policy) -> tuple[LocalModel, Model]:
+def open_model(out: Output, reference: str | None, params: LoadParams, how: Policy) -> tuple[Located, ChatEngine]:
     """The service's model, with its notices, pull bars and a "Loading…" status on this terminal."""
     from llamacli.services import loading
 

@@ -396,3 +396,7 @@ def _document_cut(e: err.DocumentCut) -> Words:
         f"the answer was cut after {e.generated} tokens, before its JSON document closed",
         "raise -n (--max-tokens) or the context (--ctx)",
     )
+
+
+# The remote engines' errors are worded in their own module (registered into TABLE when it is imported).
+from llamacli.cli import remote_messages  # noqa: E402, F401

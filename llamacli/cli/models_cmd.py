@@ -104,14 +104,26 @@ def pull(
         out.notice(f"{result.name}: {state} ({format_size(result.size)}) {result.path}")
 
 
-def list_models(json_output: JSON = False) -> None:
-    """List the models on this machine (alias: ls).
+def list_models(
+    json_output: JSON = False,
+    remote: Annotated[
+        str | None,
+        typer.Option(
+            "--remote", "-r", help="List what a remote engine serves (a [remotes.NAME] or a URL).", show_default=False
+        ),
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Never touch the network.")] = False,
+) -> None:
+    """List the models on this machine (alias: ls), or those a remote engine serves (--remote).
 
     Name, quantization, size on disk, parameters and when it arrived; only complete, verified files.
     """
     from llamacli.services import models
 
     out = Output()
+    if remote is not None:
+        _list_remote(out, remote, offline, json_output=json_output)
+        return
     entries = models.list_local()
     if json_output:
         out.data([e.to_dict() for e in entries])
@@ -121,6 +133,21 @@ def list_models(json_output: JSON = False) -> None:
         for e in entries
     ]
     out.answer(table(rows, ["NAME", "QUANT", "SIZE", "PARAMS", "MODIFIED"]))
+
+
+def _list_remote(out: Output, remote: str, offline: bool, *, json_output: bool) -> None:
+    """GET /v1/models of REMOTE: the model ids (as run takes them after NAME/), who owns them, their context."""
+    from llamacli.services import remotes
+
+    config, served = remotes.served(remote, offline)
+    if json_output:
+        out.data({"remote": config.name or None, "url": config.url, "models": served})
+        return
+    prefix = f"{config.name}/" if config.name else ""
+    rows = [
+        [prefix + str(m.get("id")), str(m.get("owned_by") or "-"), str(m.get("max_model_len") or "-")] for m in served
+    ]
+    out.answer(table(rows, ["NAME", "OWNED BY", "CTX"]))
 
 
 def rm(models_: Annotated[list[str], typer.Argument(metavar="MODEL...", help="Models to delete.")]) -> None:

@@ -105,7 +105,7 @@ def flags(parameters: Mapping[str, Any]) -> Settings:
     return Settings(**given)
 
 
-_FLAG_SETTINGS = {f.name for f in dataclasses.fields(Settings)} - {"default_model", "warnings"}
+_FLAG_SETTINGS = {f.name for f in dataclasses.fields(Settings)} - {"default_model", "warnings", "remotes"}
 
 
 def resolve(out: Output, flags: Settings, *, debug: bool) -> Options:
@@ -116,3 +116,15 @@ def resolve(out: Output, flags: Settings, *, debug: bool) -> Options:
     for line in chosen.config.warnings:
         out.notice(f"warning: {line}")
     return chosen
+
+
+Remote = Annotated[
+    str | None,
+    typer.Option(
+        "--remote",
+        "-r",
+        help="Run on a remote engine: a URL (http://HOST:PORT) or a [remotes.NAME] of config.toml"
+        " [env: LLAMACLI_REMOTE].",
+        show_default=False,
+    ),
+]

@@ -11,12 +11,12 @@ import typer
 
 from llamacli.cli import exit_codes, options
 from llamacli.cli.output import Output
-from llamacli.errors import ExitCode, InvalidValue
+from llamacli.errors import ExitCode, InvalidValue, LlamacliError
 from llamacli.models import references
 
 if TYPE_CHECKING:
     from llamacli.engine import Event, Stats
-    from llamacli.models.locate import LocalModel
+    from llamacli.services.engines import Located
 
 RUN_EPILOG = exit_codes.epilog(*ExitCode)
 
@@ -94,6 +94,7 @@ def run(
     debug: options.Debug = False,
     offline: options.Offline = False,
     pull: options.PullBest = False,
+    remote: options.Remote = None,
 ) -> None:
     """Answer one prompt. Piped stdin is appended to PROMPT after a blank line (or is the prompt).
 
@@ -112,7 +113,7 @@ def run(
     reference, prompt = _split_words(list(words or []), model)
     flags = options.flags(locals())
     chosen = options.resolve(out, flags, debug=debug)
-    policy = loading.policy(out, offline=offline, pull_best=pull)
+    policy = loading.policy(out, offline=offline, pull_best=pull, remote=remote)
     if not prompt.strip() and not json_output and sys.stdin.isatty() and sys.stdout.isatty():
         from llamacli.cli.chat_ui import start_chat  # `run MODEL` on a terminal, no prompt: a chat
 
@@ -131,7 +132,7 @@ def run(
             raise typer.Exit(ExitCode.INTERRUPTED) from None
 
 
-def _render(out: Output, events: Iterator[Event], local: LocalModel, *, json_output: bool, verbose: bool) -> None:
+def _render(out: Output, events: Iterator[Event], local: Located, *, json_output: bool, verbose: bool) -> None:
     """Stream deltas to stdout as they come (or collect them for --json), then the end matter."""
     from llamacli.cli.chat_view import markdown_stream
     from llamacli.engine import Finished, TextDelta
@@ -153,7 +154,8 @@ def _render(out: Output, events: Iterator[Event], local: LocalModel, *, json_out
                     out.data(
                         {
                             "model": local.name,
-                            "path": str(local.path),
+                            "path": str(local.path) if local.path else None,
+                            **({"remote": local.url} if local.url else {}),
                             "text": "".join(pieces),
                             "finish_reason": event.reason,
                             "stats": event.stats.to_dict(),
@@ -165,7 +167,7 @@ def _render(out: Output, events: Iterator[Event], local: LocalModel, *, json_out
                     out.answer("\n")
                 if verbose:
                     out.dim(stats_line(event.stats))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, LlamacliError):  # what arrived stays on the screen, ended by a newline
         if renderer is not None:
             renderer.finish()
         elif pieces and not json_output:

@@ -23,6 +23,11 @@ class LocalModel:
     variant: Variant | None = None
     sha256: str | None = None  # a pulled file's verified digest (what the prompt cache keys its states by)
 
+    @property
+    def url(self) -> str | None:
+        """None: a local model has no server (services/engines.py's Located, which remote models share)."""
+        return None
+
 
 def package_file(variant: Variant) -> Path:
     """The GGUF inside an installed package, found without importing the package."""

@@ -18,11 +18,11 @@ conversation itself. Each answer is recorded with the model that wrote it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llamacli.engine import Event, Finished, GenerationParams, Model, TextDelta
+from llamacli.engine import Event, Finished, GenerationParams, TextDelta
 from llamacli.engine.chat_template import Message
 from llamacli.errors import (
     ChatCommandError,
@@ -34,12 +34,12 @@ from llamacli.errors import (
     NotSaved,
 )
 from llamacli.history.database import Conversation, Entry, History
-from llamacli.models.locate import LocalModel
 from llamacli.services import chat_commands
 from llamacli.services.chat_commands import Command
+from llamacli.services.engines import ChatEngine, Located
 
 FLUSH_SECONDS = 0.5  # how often a streaming answer is written to the history (a kill loses at most this)
-Loader = Callable[[str], tuple[LocalModel, Model]]  # /model REF: services.loading.loader in every front end
+Loader = Callable[[str], tuple[Located, ChatEngine]]  # /model REF: services.loading.loader in every front end
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,8 @@ class Reply:
 class ChatSession:
     """A conversation with a loaded model; owns the model (close() frees it)."""
 
-    model: Model
-    local: LocalModel
+    model: ChatEngine  # a local Model or a RemoteModel
+    local: Located
     params: GenerationParams
     history: History
     loader: Loader
@@ -193,7 +193,7 @@ class ChatSession:
         wanted = self.params.max_tokens or max(n_ctx // 8, 32)
         return min(wanted, n_ctx // 2)
 
-    def _fit(self) -> tuple[list[int], int]:
+    def _fit(self) -> tuple[Sequence[int], int]:
         """Prompt tokens for the conversation, dropping the oldest turns while it does not fit."""
         n_ctx, reserve = self.model.n_ctx, self._reserve()
         prompt = self.model.render(self._messages())
@@ -215,7 +215,7 @@ class ChatSession:
             raise ContextOverflow(len(prompt), n_ctx, self.model.n_ctx_train)
         return prompt, dropped
 
-    def _answer(self, prompt: list[int], trimmed: int) -> Iterator[ChatEvent]:
+    def _answer(self, prompt: Sequence[int], trimmed: int) -> Iterator[ChatEvent]:
         """Stream the answer, writing it to the history as it grows; an interruption keeps what came."""
         if trimmed:
             yield Trimmed(trimmed, self.model.n_ctx)
@@ -313,7 +313,7 @@ class ChatSession:
         p = self.params
         return {
             "model": self.local.name,
-            "path": str(self.local.path),
+            "path": str(self.local.path) if self.local.path else f"remote: {self.local.url}",
             "context": f"{self.model.n_ctx} tokens (trained: {self.model.n_ctx_train}), {self.model.n_threads} threads",
             "conversation": self.conversation_id if self.conversation_id is not None else "(new)",
             "messages": f"{len(self.turns)} ({self.first_sent} dropped from the context)",

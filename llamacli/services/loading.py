@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from llamacli.engine import Model
     from llamacli.hub.download import Progress
     from llamacli.services.chat import Loader
+    from llamacli.services.engines import ChatEngine, Located
     from llamacli.sizing.fit import MemoryFit
 
 
@@ -42,6 +43,7 @@ class Policy:
     pull_best: bool = False  # with the picker: first download the model `recommend` picks (--pull)
     force: bool = False  # pull a model even when it will not fit in memory
     keep_choice: bool = False  # a script naming no model: the picker's choice is kept for later runs
+    remote: str | None = None  # --remote: run on this remote engine (a URL or a configured name; services/remotes.py)
 
 
 def _silent(_: str) -> None:
@@ -113,8 +115,17 @@ def open_model(
     policy: Policy = Policy(),
     feedback: Feedback = Feedback(),
     env: Mapping[str, str] = os.environ,
-) -> tuple[LocalModel, Model]:
-    """`choose` then `load`, inside FEEDBACK's display of the load: what a front end usually wants."""
+) -> tuple[Located, ChatEngine]:
+    """`choose` then `load`, inside FEEDBACK's display of the load: what a front end usually wants.
+
+    A remote reference (--remote, LLAMACLI_REMOTE, or NAME/MODEL of a configured remote) opens the
+    remote model instead (services/remotes.py): its server probed, its settings checked, nothing loaded.
+    """
+    from llamacli.services import remotes
+
+    if (wanted := remotes.wanted(reference, policy.remote, env)) is not None:
+        with feedback.loading(wanted.remote.name or wanted.remote.url):
+            return remotes.open_remote(wanted, params, policy.offline or is_offline(env), env)
     choice = choose(reference, params, policy, feedback, env)
     with feedback.loading(choice.local.name):
         return choice.local, load(choice)
