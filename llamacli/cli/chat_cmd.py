@@ -80,13 +80,20 @@ def chat(
     )
 
 
+def _looks_like_model(word: str) -> bool:
+    """A model reference, or NAME/MODEL of a configured remote."""
+    from llamacli.services.remotes import names_remote
+
+    return references.looks_like_model(word) or names_remote(word)
+
+
 def _split_words(words: list[str], resume: bool, model: str | None) -> tuple[str | None, str | None]:
     """(model reference, conversation id) from the positional words and -m."""
     if len(words) > 2 or (len(words) == 2 and not resume):
         raise UsageError(f"unexpected argument '{words[-1]}'", "usage: llamacli chat [MODEL] [--continue [ID]]")
     reference, conversation = model, None
     for word in words:
-        if resume and conversation is None and (model is not None or not references.looks_like_model(word)):
+        if resume and conversation is None and (model is not None or not _looks_like_model(word)):
             conversation = word
         elif reference is None:
             reference = word

@@ -17,6 +17,11 @@ def _unknown_remote(e: err.UnknownRemote) -> Words:
     return f"no remote named '{e.name}' ({known})", "add [remotes.NAME] with a url to config.toml (docs/remote.md)"
 
 
+@_says(NETWORK, err.RemoteError)
+def _remote(e: err.RemoteError) -> Words:
+    return f"the remote engine at {e.url} failed", None  # the base: every failure has a subclass with its words
+
+
 @_says(NETWORK, err.RemoteUnreachable)
 def _unreachable(e: err.RemoteUnreachable) -> Words:
     return f"cannot reach {e.url}: {e.reason}", "check the URL, that the server is running, and any proxy in between"

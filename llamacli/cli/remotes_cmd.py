@@ -13,6 +13,7 @@ from llamacli.errors import ExitCode
 REMOTES_EPILOG = exit_codes.epilog(
     (ExitCode.OK, "success: every remote answers (or none is configured)"),
     ExitCode.USER_ERROR,
+    ExitCode.USAGE,
     (ExitCode.NETWORK, "a remote does not answer, or refuses us"),
 )
 

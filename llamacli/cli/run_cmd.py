@@ -26,7 +26,7 @@ def _split_words(words: list[str], model: str | None) -> tuple[str | None, str]:
     piped = sys.stdin is not None and not sys.stdin.isatty()
     if model is None and words and words[0] == "auto" and (len(words) > 1 or piped):  # the picker chooses
         return words[0], " ".join(words[1:])
-    if model is None and words and references.looks_like_model(words[0], _families()):
+    if model is None and words and (references.looks_like_model(words[0], _families()) or _remote_word(words[0])):
         return words[0], " ".join(words[1:])
     return model, " ".join(words)
 
@@ -37,6 +37,13 @@ def _families() -> set[str]:
 
     reg = registry.load()
     return {family for family in reg.families() if reg.family_default(family) is not None}
+
+
+def _remote_word(word: str) -> bool:
+    """NAME/MODEL of a configured remote."""
+    from llamacli.services.remotes import names_remote
+
+    return names_remote(word)
 
 
 MAX_STDIN_BYTES = 64 * 1024 * 1024  # far beyond any context window (1M tokens is about 4 MiB of text)

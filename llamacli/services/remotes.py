@@ -56,6 +56,12 @@ def wanted(reference: str | None, remote: str | None, env: Mapping[str, str] = o
     return None
 
 
+def names_remote(word: str, env: Mapping[str, str] = os.environ) -> bool:
+    """Whether WORD is NAME/MODEL of a configured remote (how `run` and `chat` tell it from a prompt's first word)."""
+    name, slash, model = word.partition("/")
+    return bool(slash and model) and settings.load(env).remote(name) is not None
+
+
 def _remote(text: str, config: settings.Settings) -> RemoteConfig:
     """--remote's TEXT: a configured name, or a URL."""
     if (found := config.remote(text)) is not None:

@@ -63,6 +63,18 @@ SAMPLES: list[LlamacliError] = [
     errors.SchemaUnsupported("minimum", "#/properties/age", "llama.cpp's grammar cannot enforce it"),
     errors.SchemaUnsupported("$ref", "#", "only references inside the schema (#/...) are followed"),
     errors.DocumentCut(256),
+    errors.UnknownRemote("gpu", ["box"]),
+    errors.RemoteError("http://gpu:8000"),
+    errors.RemoteUnreachable("http://gpu:8000", "[Errno 111] Connection refused"),
+    errors.RemoteTLS("https://gpu:8000", "CERTIFICATE_VERIFY_FAILED"),
+    errors.RemoteAuth("http://gpu:8000", 401, "gpu", "GPU_KEY", False),
+    errors.RemoteModelMissing("http://gpu:8000", "llama3.3:70b", ["qwen3:32b"]),
+    errors.RemoteBusy("http://gpu:8000", 429, 3, 2.0),
+    errors.RemoteRefused("http://gpu:8000", 400, "prompt too long"),
+    errors.RemoteFailed("http://gpu:8000", 500, "CUDA out of memory"),
+    errors.RemoteStreamCut("http://gpu:8000", 120, "peer closed connection"),
+    errors.RemoteGarbled("http://gpu:8000", "malformed JSON in its stream", '{"choi'),
+    errors.RemoteUnsupported("http://gpu:8000", "ollama 0.6.2", "--top-k 5", "its OpenAI API has no such setting"),
 ]
 
 
@@ -101,7 +113,22 @@ def test_exit_codes_follow_the_kind_of_failure() -> None:
         errors.DownloadError,
         errors.AuthRequired,
         errors.IntegrityError,
+        errors.RemoteError,
+        errors.RemoteUnreachable,
+        errors.RemoteTLS,
+        errors.RemoteAuth,
+        errors.RemoteBusy,
+        errors.RemoteFailed,
+        errors.RemoteStreamCut,
+        errors.RemoteGarbled,
     }
+
+
+def test_a_remote_s_auth_error_names_the_variable_never_a_key() -> None:
+    unset = messages.describe(errors.RemoteAuth("http://gpu:8000", 401, "gpu", "GPU_KEY", False))
+    assert unset.hint == "set GPU_KEY to the server's key (it is sent as a Bearer token)"
+    unnamed = messages.describe(errors.RemoteAuth("http://gpu:8000", 401, "gpu", None, False))
+    assert unnamed.hint is not None and 'api_key_env = "VARIABLE" to [remotes.gpu]' in unnamed.hint
 
 
 def test_the_words_come_from_the_error_s_data() -> None:

@@ -67,6 +67,8 @@ def check_quick_subprocess(args: Sequence[str], returncode: int | None = None) -
     if not os.environ.get(QUICK_ENV) or "--help" in args or "-h" in args:
         return
     command = command_of(args)
+    if "--remote" in args or "-r" in args:  # run/chat/list on a remote engine load no model here
+        return
     if command in ALWAYS_LOADING_COMMANDS:
         raise AssertionError(f"`llamacli {command}` loads the model: a test that runs it is slow; {MARK_IT}")
     if command in LOADING_COMMANDS and returncode == 0:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("llama_cpp", "gguf", "huggingface_hub", "numpy", "jinja2", "rich")
+HEAVY = ("llama_cpp", "gguf", "huggingface_hub", "numpy", "jinja2", "rich", "httpx")
 
 PROBE = """
 import sys
@@ -41,6 +41,8 @@ sys.stderr.write("LOADED=" + ",".join(heavy) + "\\n")
         ["help"],
         ["help", "pull"],
         ["paths", "--json"],
+        ["remotes", "--help"],
+        ["remotes"],  # none configured: nothing to ask, no HTTP client
     ],
 )
 def test_help_does_not_import_heavy_modules(args: list[str]) -> None:
