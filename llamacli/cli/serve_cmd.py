@@ -65,7 +65,8 @@ def serve(
       OPENAI_BASE_URL=http://127.0.0.1:11435/v1 OPENAI_API_KEY=none python app.py
       OLLAMA_HOST=127.0.0.1:11435 ollama run smollm2:135m   # ollama's own clients
 
-    Ctrl-C or SIGTERM stops accepting requests, lets running ones finish for up to 5 s, and exits 0.
+    Ctrl-C or SIGTERM stops accepting requests, lets running ones finish for up to 4 s, ends the rest
+    (they hear "the server is shutting down"), and exits 0.
     """
     import dataclasses
 
@@ -105,6 +106,7 @@ def serve(
         defaults=chosen.gen,
         system=chosen.system,
         json_log=json_log,
+        debug=debug,
         words=lambda e: messages.describe(e).line(),
         log=log,
         version=__version__,
