@@ -19,8 +19,9 @@ LISTENING = re.compile(r"listening on (http://\S+)")
 class Served:
     """A running `llamacli serve`: its base URL, and every line it wrote on stderr (read in a thread)."""
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+    def __init__(self, process: subprocess.Popen[str], env: Mapping[str, str] | None = None) -> None:
         self.process = process
+        self.env = dict(env or {})  # what it was started with beyond os.environ (its homes), for run_cli
         self.lines: list[str] = []
         self.base_url = ""
         self._ready = threading.Event()
@@ -91,6 +92,6 @@ def start_serve(
         text=True,
         env=environment,
     )
-    served = Served(process)
+    served = Served(process, {key: value for key, value in environment.items() if os.environ.get(key) != value})
     served.wait_ready(timeout)
     return served
