@@ -98,4 +98,4 @@ async def _sweep(pool: ModelPool, config: ServerConfig) -> None:
     while True:
         await asyncio.sleep(SWEEP_EVERY)
         for name in await asyncio.to_thread(pool.sweep):
-            config.log(f"unloaded {name} (keep-alive ran out)")
+            config.notice(f"unloaded {name} (keep-alive ran out)", model=name)

@@ -41,6 +41,12 @@ class RequestLog:
 
         try:
             await self.app(scope, receive, observed)
+        except Exception as e:  # a bug: the 500 is sent by Starlette's outermost middleware, after this line
+            if not printed:
+                printed = True
+                scope.setdefault("llamacli.log", {}).setdefault("error", f"{type(e).__name__}: {e}")
+                self._print(scope, status or 500, started)
+            raise
         finally:
             if not printed:  # the client went away mid-stream, or the server is stopping
                 self._print(scope, status or 499, started, cut=True)
@@ -84,7 +90,7 @@ class _OneLine(logging.Handler):
             if self.debug:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
         if self.as_json:
-            self.write(json.dumps({"level": record.levelname.lower(), "message": message}, ensure_ascii=False))
+            self.write(json.dumps({"message": message, "level": record.levelname.lower()}, ensure_ascii=False))
         else:
             self.write(message)
 

@@ -3,11 +3,14 @@
 Stopping, as measured: uvicorn closes the socket at the signal, then waits for running responses up to
 its graceful timeout and cancels what is left. A cancelled stream is a connection dropped mid-chunk
 (the client sees a protocol error, not an answer), so the server ends them itself first: DRAIN seconds
-after the signal it closes every engine, and each running request hears "the server is shutting down"
-(a stream: an error event and `[DONE]`; a whole answer: a 500), in time for the process to exit 0 within
-5 s. uvicorn's own timeout stays behind that as the backstop. uvicorn also raises the stopping signal again
-once it is done (so a default handler would kill the process: exit -15, or a KeyboardInterrupt); here
-that stop is the expected way out, so the re-raised signal lands on a handler that does nothing.
+after the signal every running request hears "the server is shutting down" (a stream: an error event
+and `[DONE]`; a whole answer: a 500), from the event loop, so even while an engine is in the middle of
+a step, and the engines close. Then the models are freed once their engine's step is done, and the
+process exits 0: about 3.4 s after the signal here, 5 s at worst when a step is slow (a CPU shared by
+other processes). uvicorn's own timeout stays behind that as the backstop. uvicorn also raises the
+stopping signal again once it is done (so a default handler would kill the process: exit -15, or a
+KeyboardInterrupt); here that stop is the expected way out, so the re-raised signal lands on a handler
+that does nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from collections.abc import Callable, Iterator
 
 import uvicorn
 
+from llamacli.errors import EngineFailure
+from llamacli.server import generation
 from llamacli.server.config import ServerConfig
 from llamacli.server.log import route_uvicorn_log
 from llamacli.services import loading
@@ -86,6 +91,7 @@ class _Server(uvicorn.Server):
 
     async def _cut_after_drain(self) -> None:
         await asyncio.sleep(self.drain)
+        generation.end_all(EngineFailure("the server is shutting down"))
         for runner in self.pool.loaded():
             await asyncio.to_thread(runner.engine.close)  # its jobs hear EngineFailure; new ones ServerBusy
 

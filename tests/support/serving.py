@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.support.cli import LLAMACLI
 
-LISTENING = re.compile(r"listening on (http://\S+)")
+LISTENING = re.compile(r"listening on (http://[^\s\"]+)")  # a plain line, or a JSON one (--json-log)
 
 
 class Served:
