@@ -1,4 +1,5 @@
-"""Start-up stays fast: help and argument parsing never load llama.cpp, gguf, the Hub client or Rich."""
+"""Start-up stays fast: help and argument parsing never load llama.cpp, gguf, the Hub client, Rich or the HTTP
+stack (Starlette, uvicorn, pydantic)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-HEAVY = ("llama_cpp", "gguf", "huggingface_hub", "numpy", "jinja2", "rich")
+HEAVY = ("llama_cpp", "gguf", "huggingface_hub", "numpy", "jinja2", "rich", "starlette", "uvicorn", "pydantic", "anyio")
 
 PROBE = """
 import sys
@@ -41,6 +42,7 @@ sys.stderr.write("LOADED=" + ",".join(heavy) + "\\n")
         ["help"],
         ["help", "pull"],
         ["paths", "--json"],
+        ["serve", "--help"],  # the HTTP stack loads only when serve serves
     ],
 )
 def test_help_does_not_import_heavy_modules(args: list[str]) -> None:
