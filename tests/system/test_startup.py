@@ -1,5 +1,4 @@
-"""Start-up stays fast: help and argument parsing never load llama.cpp, gguf, the Hub client, Rich or the HTTP
-stack (Starlette, uvicorn, pydantic)."""
+"""Start-up stays fast: help and argument parsing never load llama.cpp, gguf, the Hub client or Rich."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("llama_cpp", "gguf", "huggingface_hub", "numpy", "jinja2", "rich", "starlette", "uvicorn", "pydantic", "anyio")
+HEAVY = ("llama_cpp", "gguf", "huggingface_hub", "numpy", "jinja2", "rich")
 
 PROBE = """
 import sys
@@ -42,7 +41,6 @@ sys.stderr.write("LOADED=" + ",".join(heavy) + "\\n")
         ["help"],
         ["help", "pull"],
         ["paths", "--json"],
-        ["serve", "--help"],  # the HTTP stack loads only when serve serves
     ],
 )
 def test_help_does_not_import_heavy_modules(args: list[str]) -> None:
@@ -75,3 +73,14 @@ def test_only_the_engine_loads_llama_cpp() -> None:
         if re.search(r"^\s*(from|import) llama_cpp\b|import_module\(\"llama_cpp", p.read_text(), re.M)
     }
     assert native == {"engine/native.py"}
+
+
+HTTP_STACK = ("starlette", "uvicorn", "pydantic", "anyio")  # `serve`'s, imported only when it serves
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["chat", "--help"], ["serve", "--help"]])
+def test_help_does_not_import_the_http_stack(args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args, heavy=HTTP_STACK)], capture_output=True, text=True, check=False
+    )
+    assert "LOADED=\n" in result.stderr, result.stderr
