@@ -43,7 +43,7 @@ class ServerConfig:
     def host_names(self) -> set[str]:
         """The Host header values a request to a loopback server may carry (DNS rebinding: a name resolving
         to us is not enough)."""
-        names = {self.host, "localhost", "127.0.0.1", "[::1]"} if is_loopback(self.host) else {self.host}
+        names = {self.host, "localhost", "127.0.0.1", "[::1]"}
         return names | {f"{name}:{self.port}" for name in names}
 
     def notice(self, message: str, **fields: Any) -> None:

@@ -6,8 +6,8 @@ its graceful timeout and cancels what is left. A cancelled stream is a connectio
 after the signal every running request hears "the server is shutting down" (a stream: an error event
 and `[DONE]`; a whole answer: a 500), from the event loop, so even while an engine is in the middle of
 a step, and the engines close. Then the models are freed once their engine's step is done, and the
-process exits 0: about 3.4 s after the signal here, 5 s at worst when a step is slow (a CPU shared by
-other processes). uvicorn's own timeout stays behind that as the backstop. uvicorn also raises the
+process exits 0: 3.3-3.7 s after the signal here, more when one step is slow (a CPU shared with other
+busy processes). uvicorn's own timeout stays behind that as the backstop. uvicorn also raises the
 stopping signal again once it is done (so a default handler would kill the process: exit -15, or a
 KeyboardInterrupt); here that stop is the expected way out, so the re-raised signal lands on a handler
 that does nothing.
