@@ -65,7 +65,8 @@ def serve(
       OPENAI_BASE_URL=http://127.0.0.1:11435/v1 OPENAI_API_KEY=none python app.py
       OLLAMA_HOST=127.0.0.1:11435 ollama run smollm2:135m   # ollama's own clients
 
-    Ctrl-C or SIGTERM stops accepting requests, lets running ones finish for up to 5 s, and exits 0.
+    Ctrl-C or SIGTERM stops accepting requests, lets running ones finish for up to 3 s, ends the rest
+    (they hear "the server is shutting down"), and exits 0.
     """
     import dataclasses
 
@@ -105,10 +106,14 @@ def serve(
         defaults=chosen.gen,
         system=chosen.system,
         json_log=json_log,
+        debug=debug,
         words=lambda e: messages.describe(e).line(),
         log=log,
         version=__version__,
     )
-    shown = f"[{host}]" if ":" in host else host
+    url = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
+    feedback = loading.feedback(out)
+    if json_log:  # the pool's notices (a model unloaded to make room) as JSON lines too
+        feedback = dataclasses.replace(feedback, notify=config.notice)
     with sock:
-        server_run.serve(config, sock, loading.feedback(out), ready=lambda: log(f"listening on http://{shown}:{bound}"))
+        server_run.serve(config, sock, feedback, ready=lambda: config.notice(f"listening on {url}", url=url))

@@ -47,13 +47,12 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    error = ApiError(404, f"no route {request.method} {request.url.path}", code="not_found")
-    return error.response(ollama=request.url.path.startswith("/api/"))
+    return await _api_error(request, ApiError(404, f"no route {request.method} {request.url.path}", code="not_found"))
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
-    error = ApiError(405, f"{request.method} is not allowed on {request.url.path}", code="method_not_allowed")
-    return error.response(ollama=request.url.path.startswith("/api/"))
+    message = f"{request.method} is not allowed on {request.url.path}"
+    return await _api_error(request, ApiError(405, message, code="method_not_allowed"))
 
 
 def build(config: ServerConfig, pool: ModelPool) -> Starlette:
@@ -99,4 +98,4 @@ async def _sweep(pool: ModelPool, config: ServerConfig) -> None:
     while True:
         await asyncio.sleep(SWEEP_EVERY)
         for name in await asyncio.to_thread(pool.sweep):
-            config.log(f"unloaded {name} (keep-alive ran out)")
+            config.notice(f"unloaded {name} (keep-alive ran out)", model=name)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from llamacli.engine.params import GenerationParams
 from llamacli.errors import LlamacliError
@@ -32,12 +34,18 @@ class ServerConfig:
     system: str | None = None  # the configured system prompt, for chats that bring none
     json_log: bool = False
     max_body: int = MAX_BODY_BYTES
-    drain_seconds: float = 5.0  # on Ctrl-C/SIGTERM: how long running streams may finish before being cut
+    drain_seconds: float = 3.0  # on Ctrl-C/SIGTERM: how long running requests may finish before being ended
+    debug: bool = False  # a server bug's log line carries its traceback
     words: Callable[[LlamacliError], str] = str  # a domain error in one line (the CLI's table)
     log: Callable[[str], None] = print  # where request lines go (stderr)
     version: str = "0"
 
     def host_names(self) -> set[str]:
-        """The Host header values a request may carry (DNS rebinding: a name resolving to us is not enough)."""
-        names = {self.host, "localhost", "127.0.0.1", "[::1]"} if is_loopback(self.host) else {self.host}
+        """The Host header values a request to a loopback server may carry (DNS rebinding: a name resolving
+        to us is not enough)."""
+        names = {self.host, "localhost", "127.0.0.1", "[::1]"}
         return names | {f"{name}:{self.port}" for name in names}
+
+    def notice(self, message: str, **fields: Any) -> None:
+        """A log line that is not a request's (listening, a model unloaded): a JSON object with --json-log."""
+        self.log(json.dumps({"message": message, **fields}, ensure_ascii=False) if self.json_log else message)

@@ -23,9 +23,10 @@ from llamacli.server.errors import ApiError, from_domain
 from llamacli.services.model_pool import ModelPool, Runner
 
 Prompt = Callable[[Model], list[int]]  # the prompt's tokens, from the model's template and vocabulary
+_live: set[Generation] = set()  # started and not closed, on this event loop: what `end_all` ends
 
 
-@dataclass
+@dataclass(eq=False)
 class Generation:
     """A started generation: the runner serving it, and its events (iterate `events()` once)."""
 
@@ -36,6 +37,9 @@ class Generation:
     started: float = field(default_factory=time.perf_counter)
     finished: Finished | None = None
     _released: bool = False
+
+    def __post_init__(self) -> None:
+        _live.add(self)
 
     async def events(self) -> AsyncIterator[Event]:
         """TextDeltas, then one Finished; raises an EngineFailure that came instead."""
@@ -54,6 +58,7 @@ class Generation:
     def close(self) -> None:
         """Cancel the job (if still running) and return the lease (idempotent)."""
         self.job.cancel()
+        _live.discard(self)
         if not self._released:
             self._released = True
             self.pool.release(self.runner)
@@ -121,3 +126,13 @@ async def collect(generation: Generation) -> tuple[str, Finished]:
             return "".join(pieces), event
         pieces.append(event.text)
     raise ApiError(500, "generation ended without an answer", "server_error")  # pragma: no cover
+
+
+def end_all(error: BaseException) -> None:
+    """Every running generation hears ERROR now and its job is cancelled (the server is stopping).
+
+    On the event loop, so a stream ends at once even while the engine is in the middle of a long step.
+    """
+    for running in list(_live):
+        running.job.cancel()
+        running.queue.put_nowait(error)

@@ -18,7 +18,7 @@ from llamacli.engine.events import Finished, Stats
 from llamacli.engine.model import Model
 from llamacli.errors import LlamacliError
 from llamacli.server import generation
-from llamacli.server.errors import ApiError
+from llamacli.server.errors import from_domain
 from llamacli.server.openai_schemas import ChatCompletionRequest, CompletionRequest, _Sampling
 from llamacli.server.requests import config_of, model_name, note, parse, pool_of, sampling, with_system
 from llamacli.services import models as models_service
@@ -85,7 +85,10 @@ async def _complete(
     started = await generation.start(pool_of(request), name, prompt, params, config.words)
     reply = _Reply(f"{prefix}-{uuid.uuid4().hex[:24]}", kind, body.model or started.runner.name)
     if not body.stream:
-        text, finished = await generation.collect(started)
+        try:
+            text, finished = await generation.collect(started)
+        except LlamacliError as e:  # the engine failed or closed (the server is stopping) mid-answer
+            raise from_domain(e, config.words) from None
         note(request, **_log_stats(finished.stats))
         return JSONResponse(reply.whole(text, finished))
     chunks = _sse(request, reply, started, body.include_usage(), config.words)
@@ -111,8 +114,10 @@ async def _sse(
                     yield _event(reply.usage_chunk(event.stats))
             else:
                 yield _event(reply.chunk({"content": event.text}, None))
-    except LlamacliError as e:
-        yield _event(ApiError(500, words(e), "server_error").body())
+    except LlamacliError as e:  # the stream has started: the error can only be its last event
+        error = from_domain(e, words)
+        note(request, error=error.message)
+        yield _event(error.body())
     yield "data: [DONE]\n\n"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llamacli.server.config import ServerConfig
+from llamacli.server.config import ServerConfig, is_loopback
 from llamacli.server.errors import ApiError
 
 OPEN_PATHS = ("/health",)  # answered without a key: load balancers and `serve`'s own readiness check
@@ -30,7 +30,9 @@ class Guard:
     def __init__(self, app: ASGIApp, config: ServerConfig) -> None:
         self.app = app
         self.config = config
-        self.hosts = config.host_names()
+        # Beyond loopback the key guards every route and the names clients use are unknowable (an IP, a
+        # DNS name, a proxy's): the Host check is for loopback, where a rebound name is the attack.
+        self.hosts = config.host_names() if is_loopback(config.host) else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,7 +65,7 @@ class Guard:
 
     def _refusal(self, scope: Scope, headers: dict[str, str]) -> ApiError | None:
         host = headers.get("host", "")
-        if host.lower() not in self.hosts:
+        if self.hosts is not None and host.lower() not in self.hosts:
             return ApiError(403, f"Host {host!r} is not this server's name", "forbidden", code="invalid_host")
         key = self.config.api_key
         if key and scope["path"] not in OPEN_PATHS and scope["method"] != "OPTIONS":

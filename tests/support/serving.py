@@ -13,14 +13,15 @@ from pathlib import Path
 
 from tests.support.cli import LLAMACLI
 
-LISTENING = re.compile(r"listening on (http://\S+)")
+LISTENING = re.compile(r"listening on (http://[^\s\"]+)")  # a plain line, or a JSON one (--json-log)
 
 
 class Served:
     """A running `llamacli serve`: its base URL, and every line it wrote on stderr (read in a thread)."""
 
-    def __init__(self, process: subprocess.Popen[str]) -> None:
+    def __init__(self, process: subprocess.Popen[str], env: Mapping[str, str] | None = None) -> None:
         self.process = process
+        self.env = dict(env or {})  # what it was started with beyond os.environ (its homes), for run_cli
         self.lines: list[str] = []
         self.base_url = ""
         self._ready = threading.Event()
@@ -91,6 +92,6 @@ def start_serve(
         text=True,
         env=environment,
     )
-    served = Served(process)
+    served = Served(process, {key: value for key, value in environment.items() if os.environ.get(key) != value})
     served.wait_ready(timeout)
     return served

@@ -75,3 +75,14 @@ def test_only_the_engine_loads_llama_cpp() -> None:
         if re.search(r"^\s*(from|import) llama_cpp\b|import_module\(\"llama_cpp", p.read_text(), re.M)
     }
     assert native == {"engine/native.py"}
+
+
+HTTP_STACK = ("starlette", "uvicorn", "pydantic", "anyio")  # `serve`'s, imported only when it serves
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["chat", "--help"], ["serve", "--help"]])
+def test_help_does_not_import_the_http_stack(args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args, heavy=HTTP_STACK)], capture_output=True, text=True, check=False
+    )
+    assert "LOADED=\n" in result.stderr, result.stderr
