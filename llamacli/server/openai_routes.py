@@ -89,7 +89,7 @@ async def _complete(
             text, finished = await generation.collect(started)
         except LlamacliError as e:  # the engine failed or closed (the server is stopping) mid-answer
             raise from_domain(e, config.words) from None
-        note(request, **_log_stats(finished.stats))
+        note(request, **generation.log_fields(finished.stats))
         return JSONResponse(reply.whole(text, finished))
     chunks = _sse(request, reply, started, body.include_usage(), config.words)
     return StreamingResponse(chunks, media_type="text/event-stream", background=BackgroundTask(started.close))
@@ -108,7 +108,7 @@ async def _sse(
     try:
         async for event in started.events():
             if isinstance(event, Finished):
-                note(request, **_log_stats(event.stats))
+                note(request, **generation.log_fields(event.stats))
                 yield _event(reply.chunk({}, event.reason))
                 if include_usage:
                     yield _event(reply.usage_chunk(event.stats))
@@ -167,15 +167,6 @@ def usage(stats: Stats) -> dict[str, int]:
         "completion_tokens": stats.generated_tokens,
         "total_tokens": stats.prompt_tokens + stats.generated_tokens,
         "prompt_tokens_details": {"cached_tokens": stats.cached_prompt_tokens},  # type: ignore[dict-item]
-    }
-
-
-def _log_stats(stats: Stats) -> dict[str, Any]:
-    return {
-        "prompt_tokens": stats.prompt_tokens,
-        "generated_tokens": stats.generated_tokens,
-        "tokens_per_second": round(stats.generation_tokens_per_second, 1),
-        "ttft_ms": round(stats.time_to_first_token * 1000),
     }
 
 
