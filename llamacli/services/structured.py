@@ -2,9 +2,10 @@
 an OpenAI `response_format`, ollama's `format`) to an `OutputFormat`, and from the answer's text to its value.
 
 Everything here runs before a model is loaded, so a schema that cannot be read, parsed or enforced costs
-nothing but one line. SCHEMA is inline JSON (it starts with `{`), a file holding JSON, or the short field
-list of simonw/llm's concise syntax: `name, age int, tags list`, with `NAME [TYPE][: description]` per
-field, commas or newlines between them (newlines let descriptions hold commas).
+nothing but one line. SCHEMA is inline JSON (it starts with `{`; `[` is read as JSON too, to be refused),
+a file holding JSON, or the short field list of simonw/llm's concise syntax: `name, age int, tags list`,
+with `NAME [TYPE][: description]` per field, commas or newlines between them (newlines let descriptions
+hold commas).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ SCALARS = {"str": "string", "int": "integer", "float": "number", "bool": "boolea
 SCALARS |= {name: name for name in SCALARS.values()}
 MAX_SCHEMA_BYTES = 1024 * 1024  # a schema file larger than this is not a schema
 OFF = ("off", "none", "text")  # `/set format off`: back to prose
-_FIELD_NAME = re.compile(r"^[^\s,:]+\Z")
+_FIELD_NAME = re.compile(r"^[A-Za-z_][\w.-]*\Z")
 _LIST = re.compile(r"^list(?:\[(\w+)\])?\Z")
 
 
@@ -132,7 +133,7 @@ def load_schema(text: str, source: str = "--schema") -> Any:
     stripped = text.strip()
     if not stripped:
         raise InvalidValue(f"{source} is empty", "give a JSON Schema, a file holding one, or fields: 'name, age int'")
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):
         return _parse_json(stripped, source)
     path = Path(stripped).expanduser()
     if path.is_file():
