@@ -95,6 +95,7 @@ Schema = Annotated[
     str | None,
     typer.Option(
         "--schema",
+        metavar="SCHEMA",
         help="The answer is JSON matching SCHEMA: a JSON Schema inline or in a file, or fields like"
         " 'name, age int, tags list'.",
     ),
