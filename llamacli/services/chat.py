@@ -328,8 +328,8 @@ class ChatSession:
             "system": self.system or "(none)",
             "settings": f"temperature={p.temperature} top_p={p.top_p} top_k={p.top_k} min_p={p.min_p} "
             f"repeat_penalty={p.repeat_penalty} seed={p.seed} max_tokens={p.max_tokens} stop={list(p.stop)}",
-            "stats": "on" if self.show_stats else "off",
             "format": structured.describe(self.output),
+            "stats": "on" if self.show_stats else "off",
         }
 
     def _cmd_stats(self, _: str) -> Reply:

@@ -22,11 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bye": ("", "leave the chat (also /exit, Ctrl-D)"),
     "clear": ("", "start a new conversation (the old one stays in the history)"),
     "system": ("[TEXT]", "set the system prompt (/system none removes it; no TEXT shows it)"),
-    "set": (
-        "NAME VALUE",
-        "temperature, top_p, top_k, min_p, repeat_penalty, seed or max_tokens (none: unset);"
-        " format json|off, schema SCHEMA|off: every answer JSON (docs/structured-output.md)",
-    ),
+    "set": ("NAME VALUE", "temperature, top_p, top_k, min_p, repeat_penalty, seed, max_tokens; format, schema"),
     "show": ("", "the model, its context window and the settings"),
     "stats": ("", "turn the stats line after each answer on or off"),
     "retry": ("", "regenerate the last answer"),
