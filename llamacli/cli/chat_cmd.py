@@ -39,6 +39,9 @@ def chat(
     threads: options.Threads = None,
     stop: options.Stop = None,
     prompt_cache: options.PromptCache = None,
+    format: options.Format = None,
+    schema: options.Schema = None,
+    schema_multi: options.SchemaMulti = None,
     verbose: options.Verbose = False,
     debug: options.Debug = False,
     offline: options.Offline = False,
@@ -55,13 +58,16 @@ def chat(
       llamacli chat smollm2:135m --system "Answer briefly."
       llamacli chat --continue          (the latest conversation)
       llamacli chat --continue 12       (conversation 12, or a /save name)
+      llamacli chat --schema 'name, age int'   (every answer a JSON object; /set format off)
 
     Every option's default can be set in config.toml (README: Configuration).
     """
     from llamacli.cli import loading
     from llamacli.cli.chat_ui import start_chat
+    from llamacli.services import structured
 
     out = Output()
+    output = structured.from_flags(format, schema, schema_multi)  # refused here, before anything is loaded
     reference, conversation = _split_words(list(words or []), resume, model)
     flags = options.flags(locals())
     chosen = options.resolve(out, flags, debug=debug)
@@ -77,6 +83,7 @@ def chat(
         resume=resume,
         conversation=conversation,
         verbose=verbose,
+        output=output,
     )
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from llamacli.engine import GenerationParams, LoadParams
     from llamacli.services.chat import ChatSession, Notice
     from llamacli.services.loading import Policy
+    from llamacli.services.structured import OutputFormat
 
 
 def start_chat(
@@ -35,8 +36,10 @@ def start_chat(
     resume: bool = False,
     conversation: str | None = None,
     verbose: bool = False,
+    output: OutputFormat | None = None,
 ) -> None:
-    """Open the session (resuming one if asked) and run the loop until /bye or Ctrl-D."""
+    """Open the session (resuming one if asked) and run the loop until /bye or Ctrl-D; every answer in
+    OUTPUT's format, if given."""
     from llamacli.cli import loading
     from llamacli.history.database import History
     from llamacli.services import chat_start
@@ -56,6 +59,7 @@ def start_chat(
             resume=resume,
             conversation=conversation,
         )
+        session.set_format(output)
         if verbose:
             out.dim(session.model.runtime_summary())
         _run(out, session)
@@ -118,13 +122,13 @@ def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput)
             if isinstance(parsed, str):
                 if not parsed.strip():
                     continue
-                show_answer(out, session.say(parsed), stats=session.show_stats)
+                show_answer(out, session.say(parsed), stats=session.show_stats, output=session.output)
                 continue
             reply = session.run(parsed)
             for text in reply.lines:
                 out.notice(text)
             if reply.answer is not None:
-                show_answer(out, reply.answer, stats=session.show_stats)
+                show_answer(out, reply.answer, stats=session.show_stats, output=session.output)
             if reply.exit:
                 return
         except said_in_chat as e:

@@ -12,7 +12,8 @@ from llamacli.cli.output import Output
 if TYPE_CHECKING:
     from llamacli.cli.render import MarkdownStream
     from llamacli.engine import Stats
-    from llamacli.services.chat import ChatEvent
+    from llamacli.services.chat import ChatEvent, Trimmed
+    from llamacli.services.structured import OutputFormat
 
 
 def markdown_stream(out: Output) -> MarkdownStream | None:
@@ -27,11 +28,14 @@ def markdown_stream(out: Output) -> MarkdownStream | None:
     return MarkdownStream(out.stdout, color_system=detected.color_system, no_color=not out.color)
 
 
-def show_answer(out: Output, events: Iterator[ChatEvent], *, stats: bool) -> None:
-    """Stream EVENTS; Ctrl-C stops the answer (what came is kept) and returns to the prompt."""
+def show_answer(out: Output, events: Iterator[ChatEvent], *, stats: bool, output: OutputFormat | None = None) -> None:
+    """Stream EVENTS (a JSON document in OUTPUT's format: shown once whole); Ctrl-C stops the answer (what
+    came is kept) and returns to the prompt."""
     from llamacli.engine import Finished, TextDelta
-    from llamacli.services.chat import Trimmed
 
+    if output is not None:
+        _show_document(out, events, stats=stats)
+        return
     renderer = markdown_stream(out)
     wrote_text = ended_line = False
     try:
@@ -52,16 +56,38 @@ def show_answer(out: Output, events: Iterator[ChatEvent], *, stats: bool) -> Non
                 wrote_text = False
                 if stats:
                     out.dim(stats_line(event.stats))
-            elif isinstance(event, Trimmed):
-                out.notice(
-                    f"(the conversation no longer fits the {event.n_ctx}-token context: the oldest "
-                    f"{event.messages} messages are left out from now on; they stay in the history)"
-                )
+            else:
+                _trimmed(out, event)
             event = next(events, None)
     except KeyboardInterrupt:
         events.close()  # type: ignore[attr-defined]
         _end(out, renderer, wrote_text, ended_line)
         out.notice("(interrupted: the partial answer is kept in the conversation)")
+
+
+def _trimmed(out: Output, event: Trimmed) -> None:
+    out.notice(
+        f"(the conversation no longer fits the {event.n_ctx}-token context: the oldest "
+        f"{event.messages} messages are left out from now on; they stay in the history)"
+    )
+
+
+def _show_document(out: Output, events: Iterator[ChatEvent], *, stats: bool) -> None:
+    """A structured answer: the document once whole, or the line that says it was cut; the chat goes on."""
+    from llamacli.cli import messages, structured_view
+    from llamacli.errors import DocumentCut
+
+    try:
+        text, finished = structured_view.collect(out, events, "Thinking…", other=lambda e: _trimmed(out, e))
+    except KeyboardInterrupt:
+        out.notice("(interrupted: the partial answer is kept in the conversation)")
+        return
+    try:
+        out.document(structured_view.value_of(text, finished))
+    except DocumentCut as e:
+        out.notice(messages.describe(e).line())
+    if stats:
+        out.dim(stats_line(finished.stats))
 
 
 def _end(out: Output, renderer: MarkdownStream | None, wrote_text: bool, ended_line: bool) -> None:

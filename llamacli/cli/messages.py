@@ -386,7 +386,7 @@ def _schema_unsupported(e: err.SchemaUnsupported) -> Words:
     place = "" if e.where == "#" else f" at {e.where}"
     return (
         f"the schema's '{e.keyword}'{place} cannot be enforced: {e.why}",
-        "remove it or express it with the supported keywords (docs/structured-output.md)",
+        "remove it, or say it with the keywords docs/structured-output.md lists",
     )
 
 

@@ -83,6 +83,27 @@ PromptCache = Annotated[
         show_default=False,
     ),
 ]
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        metavar="json",
+        help="'json': the answer is a JSON object, held to it token by token (docs/structured-output.md).",
+    ),
+]
+Schema = Annotated[
+    str | None,
+    typer.Option(
+        "--schema",
+        metavar="SCHEMA",
+        help="The answer is JSON matching SCHEMA: a JSON Schema inline or in a file, or fields like"
+        " 'name, age int, tags list'.",
+    ),
+]
+SchemaMulti = Annotated[
+    str | None,
+    typer.Option("--schema-multi", metavar="SCHEMA", help='Like --schema, for a list of them: {"items": [...]}.'),
+]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Timings and how llama.cpp runs here, on stderr.")]
 Debug = Annotated[bool, typer.Option("--debug", help="llama.cpp's own log on stderr (loading, warnings).")]
 Offline = Annotated[bool, typer.Option("--offline", help="Never touch the network.")]

@@ -56,6 +56,12 @@ class Output:
             self.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
             self.stdout.flush()
 
+    def document(self, value: Any) -> None:
+        """A structured answer on stdout: indented for a person at a terminal, one line for a program."""
+        with self._reader_may_leave():
+            self.stdout.write(json.dumps(value, ensure_ascii=False, indent=2 if self.stdout_tty else None) + "\n")
+            self.stdout.flush()
+
     @contextlib.contextmanager
     def _reader_may_leave(self) -> Iterator[None]:
         """`llamacli ... | head`: the reader closed stdout, so stop quietly with the documented exit code

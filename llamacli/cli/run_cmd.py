@@ -15,7 +15,7 @@ from llamacli.errors import ExitCode, InvalidValue, LlamacliError
 from llamacli.models import references
 
 if TYPE_CHECKING:
-    from llamacli.engine import Event, Stats
+    from llamacli.engine import Event, Finished, Stats
     from llamacli.services.engines import Located
 
 RUN_EPILOG = exit_codes.epilog(*ExitCode)
@@ -94,8 +94,15 @@ def run(
     threads: options.Threads = None,
     stop: options.Stop = None,
     prompt_cache: options.PromptCache = None,
+    format: options.Format = None,
+    schema: options.Schema = None,
+    schema_multi: options.SchemaMulti = None,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object: model, text, finish reason, stats.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object: model, text (and data, its value, with a format), finish reason, stats.",
+        ),
     ] = False,
     verbose: options.Verbose = False,
     debug: options.Debug = False,
@@ -110,13 +117,16 @@ def run(
       llamacli run "Why is the sky blue?"
       llamacli run smollm2:135m "Write a haiku" --temperature 0 -n 40
       cat notes.txt | llamacli run "Summarize:" --json
+      llamacli run "Invent a dog" --schema 'name, age int, tricks list' --temperature 0
 
     Every option's default can be set in config.toml (README: Configuration).
     """
     from llamacli.cli import loading
     from llamacli.services import run as service
+    from llamacli.services import structured
 
     out = Output()
+    output = structured.from_flags(format, schema, schema_multi)  # refused here, before anything is loaded
     reference, prompt = _split_words(list(words or []), model)
     flags = options.flags(locals())
     chosen = options.resolve(out, flags, debug=debug)
@@ -124,14 +134,18 @@ def run(
     if not prompt.strip() and not json_output and sys.stdin.isatty() and sys.stdout.isatty():
         from llamacli.cli.chat_ui import start_chat  # `run MODEL` on a terminal, no prompt: a chat
 
-        start_chat(reference, chosen.load, chosen.gen, policy, system=chosen.system, verbose=verbose)
+        start_chat(reference, chosen.load, chosen.gen, policy, system=chosen.system, verbose=verbose, output=output)
         return
     text = service.compose_prompt(prompt, _read_stdin(out))
     local, engine = loading.open_model(out, reference, chosen.load, policy)
     with engine:
-        events = engine.stream(service.conversation(text, chosen.system), chosen.gen)
+        system = structured.system_prompt(chosen.system, output)
+        events = engine.stream(service.conversation(text, system), output.apply(chosen.gen) if output else chosen.gen)
         try:
-            _render(out, events, local, json_output=json_output, verbose=verbose)
+            if output is not None:
+                _render_document(out, events, local, json_output=json_output, verbose=verbose)
+            else:
+                _render(out, events, local, json_output=json_output, verbose=verbose)
             if verbose:
                 out.dim(engine.runtime_summary())
         except KeyboardInterrupt:
@@ -158,16 +172,7 @@ def _render(out: Output, events: Iterator[Event], local: Located, *, json_output
                 pieces.append(event.text)
             elif isinstance(event, Finished):
                 if json_output:
-                    out.data(
-                        {
-                            "model": local.name,
-                            "path": str(local.path) if local.path else None,
-                            **({"remote": local.url} if local.url else {}),
-                            "text": "".join(pieces),
-                            "finish_reason": event.reason,
-                            "stats": event.stats.to_dict(),
-                        }
-                    )
+                    out.data(_envelope(local, "".join(pieces), event))
                 elif renderer is not None:
                     renderer.finish()
                 else:
@@ -182,6 +187,36 @@ def _render(out: Output, events: Iterator[Event], local: Located, *, json_output
         raise
     finally:
         events.close()  # type: ignore[attr-defined]
+
+
+def _render_document(out: Output, events: Iterator[Event], local: Located, *, json_output: bool, verbose: bool) -> None:
+    """A structured answer, printed once whole (cli/structured_view.py); DocumentCut when it was cut."""
+    from llamacli.cli import structured_view
+
+    text, finished = structured_view.collect(out, events)
+    if verbose:
+        out.dim(stats_line(finished.stats))
+    value = structured_view.value_of(text, finished)
+    if json_output:
+        out.data(_envelope(local, text, finished, {"data": value}))
+    else:
+        out.document(value)
+
+
+def _envelope(
+    local: Located, text: str, finished: Finished, data: dict[str, object] | None = None
+) -> dict[str, object]:
+    """--json's object: the model (its file, or the remote's URL), the answer's text (and DATA: its parsed
+    value), why it ended, the timings."""
+    return {
+        "model": local.name,
+        "path": str(local.path) if local.path else None,
+        **({"remote": local.url} if local.url else {}),
+        "text": text,
+        **(data or {}),
+        "finish_reason": finished.reason,
+        "stats": finished.stats.to_dict(),
+    }
 
 
 def stats_line(stats: Stats) -> str:

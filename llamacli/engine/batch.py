@@ -293,6 +293,7 @@ class BatchEngine:
             generation_seconds=now - slot.prompt_done_at,
             time_to_first_token=(slot.first_text_at or now) - job.submitted_at,
             load_seconds=0.0,
+            grammar_resamples=slot.sampler.rejected if slot.sampler is not None else 0,
         )
 
     def _release(self, slot: _Slot) -> None:

@@ -28,6 +28,7 @@ class Stats:
     load_seconds: float
     restored_prompt_tokens: int = 0  # of the cached ones, those read from the on-disk prompt cache
     saved_prompt_tokens: int = 0  # a prefix of this length was written to the on-disk prompt cache
+    grammar_resamples: int = 0  # structured output: sampled tokens the grammar refused, sampled again under it
 
     @property
     def prompt_tokens_per_second(self) -> float:

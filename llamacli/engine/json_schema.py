@@ -48,6 +48,7 @@ def check(schema: Any) -> None:
             if keyword not in EXPRESSED:
                 raise SchemaUnsupported(keyword, where, "llama.cpp's grammar cannot enforce it")
             _check_value(keyword, value, where)
+        _check_together(node, where)
 
 
 def _check_value(keyword: str, value: Any, where: str) -> None:
@@ -59,6 +60,37 @@ def _check_value(keyword: str, value: Any, where: str) -> None:
         kinds = value if isinstance(value, list) else [value]
         if not all(isinstance(k, str) and k in TYPES for k in kinds):
             raise SchemaUnsupported("type", where, f"{value!r} is not a JSON Schema type")
+
+
+# The converter takes one branch per subschema (its `visit`): a keyword next to one that wins is dropped
+# silently. (keyword, the keywords that make the converter drop it)
+_DROPPED_NEXT_TO = (
+    ("anyOf", ("oneOf",)),
+    ("format", ("pattern",)),
+    ("minLength", ("pattern", "format")),
+    ("maxLength", ("pattern", "format")),
+    ("items", ("prefixItems",)),
+    ("minItems", ("prefixItems",)),
+    ("maxItems", ("prefixItems",)),
+)
+_CONTAINERS = frozenset({"$defs", "definitions"})
+_ONE_TYPE_ONLY = frozenset({"pattern", "format", "minLength", "maxLength", "minItems", "maxItems"})
+
+
+def _check_together(node: dict[str, Any], where: str) -> None:
+    """SchemaUnsupported for a keyword the converter would drop because of another one in the same subschema."""
+    if "$ref" in node and (beside := sorted(node.keys() - ANNOTATIONS - _CONTAINERS - {"$ref"})):
+        raise SchemaUnsupported(beside[0], where, "a grammar follows '$ref' alone: move it into the referenced schema")
+    if isinstance(node.get("type"), list) and (beside := sorted(node.keys() & _ONE_TYPE_ONLY)):
+        raise SchemaUnsupported(beside[0], where, "not enforced with a list of types: use anyOf, one type in each")
+    for keyword, winners in _DROPPED_NEXT_TO:
+        if keyword in node and (winner := next((w for w in winners if w in node), None)):
+            raise SchemaUnsupported(keyword, where, f"a grammar enforces '{winner}' and drops it")
+    properties = node.get("properties") or {}
+    missing = [name for name in node.get("required") or [] if name not in properties]
+    if missing:
+        why = f"{missing[0]!r} is required but not among the properties, so the grammar would never write it"
+        raise SchemaUnsupported("required", where, why)
 
 
 def _nodes(node: dict[str, Any], where: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -339,6 +339,7 @@ class Model(ModelShape, ModelText):
                 generation_seconds=finished - prompt_done,
                 time_to_first_token=(first_token_at or finished) - started,
                 load_seconds=self.load_seconds,
+                grammar_resamples=sampler.rejected,
             ),
         )
 

@@ -29,7 +29,7 @@ from llamacli.server import generation, ollama_models
 from llamacli.server.config import ServerConfig
 from llamacli.server.errors import ApiError
 from llamacli.server.ollama_schemas import ChatRequest, GenerateRequest, Options
-from llamacli.server.requests import config_of, model_name, note, parse, pool_of, sampling, with_system
+from llamacli.server.requests import config_of, grammar_of, model_name, note, parse, pool_of, sampling, with_system
 from llamacli.services.model_pool import ModelPool
 
 NDJSON = "application/x-ndjson"
@@ -45,7 +45,7 @@ async def chat(request: Request) -> Response:
     def prompt(model: Model) -> list[int]:
         return model.render(messages)
 
-    return await _answer(request, body.model, body.stream, body.keep_alive, body.options, prompt, _Reply(chat=True))
+    return await _answer(request, body, prompt, _Reply(chat=True))
 
 
 async def generate(request: Request) -> Response:
@@ -58,25 +58,20 @@ async def generate(request: Request) -> Response:
     def prompt(model: Model) -> list[int]:
         return model.tokenize(body.prompt) if body.raw else model.render(messages)
 
-    return await _answer(request, body.model, body.stream, body.keep_alive, body.options, prompt, _Reply(chat=False))
+    return await _answer(request, body, prompt, _Reply(chat=False))
 
 
 async def _answer(
-    request: Request,
-    asked: str,
-    stream: bool,
-    keep_alive: float | None,
-    options: Options,
-    prompt: generation.Prompt,
-    reply: _Reply,
+    request: Request, body: ChatRequest | GenerateRequest, prompt: generation.Prompt, reply: _Reply
 ) -> Response:
     config = config_of(request)
-    name = model_name(request, asked)
+    name = model_name(request, body.model)
     note(request, model=name)
-    started = await generation.start(pool_of(request), name, prompt, _params(config, options), config.words, keep_alive)
-    reply.model = asked or started.runner.name
+    params = dataclasses.replace(_params(config, body.options), grammar=grammar_of(request, body.format, "format"))
+    started = await generation.start(pool_of(request), name, prompt, params, config.words, body.keep_alive)
+    reply.model = body.model or started.runner.name
     reply.load_seconds = started.started - reply.began
-    if not stream:
+    if not body.stream:
         text, finished = await generation.collect(started)
         note(request, **generation.log_fields(finished.stats))
         return JSONResponse(reply.final(text, finished))

@@ -54,7 +54,7 @@ class _Generating(_Loose):
     stream: bool = True  # ollama streams unless told not to
     options: Options = Field(default_factory=Options)
     keep_alive: float | None = None  # seconds; negative: forever; 0: unload after this request
-    format: Any = None
+    format: Any = None  # "json" or a JSON Schema: the answer constrained to it (services/structured.py)
     think: Any = None  # accepted and ignored: no thinking models here yet
 
     @field_validator("keep_alive", mode="before")
@@ -66,11 +66,6 @@ class _Generating(_Loose):
             return parse_duration(value, "keep_alive")
         except InvalidValue as e:
             raise ValueError(e.message) from None
-
-    @field_validator("format")
-    @classmethod
-    def _no_format(cls, value: Any) -> Any:
-        return _nothing(value, "yet (structured output is a later feature)")
 
     @field_validator("options", mode="before")
     @classmethod

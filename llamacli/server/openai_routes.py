@@ -20,7 +20,7 @@ from llamacli.errors import LlamacliError
 from llamacli.server import generation
 from llamacli.server.errors import from_domain
 from llamacli.server.openai_schemas import ChatCompletionRequest, CompletionRequest, _Sampling
-from llamacli.server.requests import config_of, model_name, note, parse, pool_of, sampling, with_system
+from llamacli.server.requests import config_of, grammar_of, model_name, note, parse, pool_of, sampling, with_system
 from llamacli.services import models as models_service
 
 
@@ -49,7 +49,8 @@ async def chat_completions(request: Request) -> Response:
     def prompt(model: Model) -> list[int]:
         return model.render(messages)
 
-    return await _complete(request, body, prompt, body.token_limit(), "chat.completion", "chatcmpl")
+    grammar = grammar_of(request, body.response_format, "response_format")
+    return await _complete(request, body, prompt, body.token_limit(), "chat.completion", "chatcmpl", grammar)
 
 
 async def completions(request: Request) -> Response:
@@ -69,6 +70,7 @@ async def _complete(
     max_tokens: int | None,
     kind: str,
     prefix: str,
+    grammar: str | None = None,
 ) -> Response:
     config = config_of(request)
     params = sampling(
@@ -79,6 +81,7 @@ async def _complete(
         max_tokens=max_tokens,
         stop=body.stops() or None,
         ignore_eos=body.ignore_eos or None,
+        grammar=grammar,
     )
     name = model_name(request, body.model)
     note(request, model=name)

@@ -95,13 +95,6 @@ class ChatCompletionRequest(_Sampling):
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
     response_format: dict[str, Any] | None = None
 
-    @field_validator("response_format")
-    @classmethod
-    def _text_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and value.get("type", "text") != "text":
-            raise ValueError(f"response_format {value.get('type')!r} is not supported yet; only 'text'")
-        return value
-
     def token_limit(self) -> int | None:
         """max_completion_tokens, else max_tokens (the older name)."""
         return self.max_completion_tokens or self.max_tokens

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from llamacli.engine.chat_template import Message
 from llamacli.engine.params import GenerationParams
+from llamacli.errors import LlamacliError
 from llamacli.server.config import ServerConfig
 from llamacli.server.errors import ApiError
 from llamacli.services.model_pool import ModelPool
@@ -66,6 +67,24 @@ def with_system(messages: list[Message], system: str | None) -> list[Message]:
 def sampling(defaults: GenerationParams, **given: Any) -> GenerationParams:
     """DEFAULTS with the values a request gave (None: not given)."""
     return dataclasses.replace(defaults, **{k: v for k, v in given.items() if v is not None})
+
+
+def grammar_of(request: Request, value: Any, param: str) -> str | None:
+    """The grammar for a request's structured output (OpenAI's `response_format` when PARAM is
+    "response_format", ollama's `format`), None for prose; ApiError 400 for a schema that cannot be enforced.
+
+    The same service as `run --schema` (services/structured.py); the request's messages are left as the
+    client wrote them (no instruction is added: the client owns its prompt, as with OpenAI and ollama).
+    """
+    from llamacli.services import structured
+
+    if value is None or value == "":
+        return None
+    try:
+        found = structured.from_response_format(value) if param == "response_format" else structured.from_value(value)
+    except LlamacliError as e:
+        raise ApiError(400, config_of(request).words(e), param=param, code="invalid_schema") from None
+    return None if found is None else found.grammar
 
 
 def note(request: Request, **fields: Any) -> None:

@@ -4,11 +4,10 @@ No terminal here: `ChatSession.say` returns the events of an answer (a `Trimmed`
 turns had to go), `ChatSession.run` executes a slash command and returns a `Reply` for the CLI to show.
 The model's KV cache persists between turns, so each turn only evaluates what is new (the engine reuses
 the longest common prefix), and after each answer the conversation's state goes to the on-disk prompt
-cache, so that `chat --continue` restores it instead of evaluating the history again. When the
-conversation outgrows the window the oldest turns are dropped (never the system prompt), which costs
-one full re-evaluation. A history that cannot be written (a full
-disk, a locked or damaged file) never stops the chat: the user is told once, and the conversation, kept
-in memory, is written whole as soon as a write works again.
+cache, so that `chat --continue` restores it instead of evaluating the history again. When the conversation
+outgrows the window the oldest turns are dropped (never the system prompt), which costs one full re-evaluation.
+A history that cannot be written (a full disk, a locked or damaged file) never stops the chat: the user is
+told once, and the conversation, kept in memory, is written whole as soon as a write works again.
 
 A saved name is a label on one conversation: `/save NAME` names the current one (never copying, moving
 or deleting anything), and `/load NAME` and `llamacli chat --continue NAME` both carry on that
@@ -34,7 +33,7 @@ from llamacli.errors import (
     NotSaved,
 )
 from llamacli.history.database import Conversation, Entry, History
-from llamacli.services import chat_commands
+from llamacli.services import chat_commands, structured
 from llamacli.services.chat_commands import Command
 from llamacli.services.engines import ChatEngine, Located
 
@@ -100,6 +99,7 @@ class ChatSession:
     unsaved: HistoryUnavailable | None = None  # why the history is behind the conversation, while it is
     dropped: list[int] = field(default_factory=list)  # rows /retry replaced while the history was behind
     said: set[str] = field(default_factory=set)
+    output: structured.OutputFormat | None = None  # every answer a JSON document of this format (set_format)
 
     def continue_from(self, conversation: Conversation) -> None:
         """Carry on CONVERSATION itself (new turns are added to it), with its system prompt unless this
@@ -110,6 +110,10 @@ class ChatSession:
             Turn(m.role, m.content, m.id, m.interrupted, m.created, m.stats, m.model) for m in conversation.messages
         ]
         self.first_sent = 0
+
+    def set_format(self, output: structured.OutputFormat | None) -> None:
+        """Answer in OUTPUT's format from now on (None: prose): its grammar, and its instruction to the model."""
+        self.output, self.params = output, structured.apply(self.params, output)
 
     def close(self) -> None:
         """Free the model, after a last try at saving a conversation the history is behind on."""
@@ -184,7 +188,8 @@ class ChatSession:
         return self._answer(prompt, trimmed)
 
     def _messages(self) -> list[Message]:
-        head = [Message("system", self.system)] if self.system else []
+        system = structured.system_prompt(self.system, self.output)
+        head = [Message("system", system)] if system else []
         return head + [Message(t.role, t.content) for t in self.turns[self.first_sent :]]
 
     def _reserve(self) -> int:
@@ -301,6 +306,9 @@ class ChatSession:
             )
 
     def _cmd_set(self, argument: str) -> Reply:
+        if (setting := chat_commands.format_setting(argument)) is not None:
+            self.set_format(structured.from_setting(*setting))
+            return Reply((f"{setting[0]} = {self.output.label if self.output else 'off'}",))
         self.params = chat_commands.apply_setting(self.params, argument)
         name = argument.split()[0].lower().replace("-", "_")
         return Reply((f"{name} = {getattr(self.params, name)}",))
@@ -320,6 +328,7 @@ class ChatSession:
             "system": self.system or "(none)",
             "settings": f"temperature={p.temperature} top_p={p.top_p} top_k={p.top_k} min_p={p.min_p} "
             f"repeat_penalty={p.repeat_penalty} seed={p.seed} max_tokens={p.max_tokens} stop={list(p.stop)}",
+            "format": structured.describe(self.output),
             "stats": "on" if self.show_stats else "off",
         }
 

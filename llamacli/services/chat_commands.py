@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bye": ("", "leave the chat (also /exit, Ctrl-D)"),
     "clear": ("", "start a new conversation (the old one stays in the history)"),
     "system": ("[TEXT]", "set the system prompt (/system none removes it; no TEXT shows it)"),
-    "set": ("NAME VALUE", "temperature, top_p, top_k, min_p, repeat_penalty, seed or max_tokens (none: unset)"),
+    "set": ("NAME VALUE", "temperature, top_p, top_k, min_p, repeat_penalty, seed, max_tokens; format, schema"),
     "show": ("", "the model, its context window and the settings"),
     "stats": ("", "turn the stats line after each answer on or off"),
     "retry": ("", "regenerate the last answer"),
@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 ALIASES = {"exit": "bye", "quit": "bye", "?": "help"}
 SETTINGS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "seed", "max_tokens")
+FORMAT_SETTINGS = ("format", "schema", "schema_multi")  # the answer's shape (services/structured.py)
 _INTS = ("top_k", "seed", "max_tokens")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}\Z")
 BLOCK = '"""'
@@ -69,6 +70,17 @@ def help_lines() -> list[str]:
     return lines
 
 
+def format_setting(argument: str) -> tuple[str, str] | None:
+    """(name, value) when `/set` ARGUMENT sets the answers' format; the value may hold spaces ('name, age int')."""
+    name, _, value = argument.strip().partition(" ")
+    key = name.lower().replace("-", "_")
+    if key not in FORMAT_SETTINGS:
+        return None
+    if not value.strip():
+        raise ChatCommandError(f"usage: /set {key} VALUE", "json or off for format; a schema or off for schema")
+    return key, value.strip()
+
+
 def apply_setting(params: GenerationParams, argument: str) -> GenerationParams:
     """PARAMS with `/set NAME VALUE` applied; ChatCommandError says what is wrong."""
     parts = argument.split()
@@ -78,7 +90,7 @@ def apply_setting(params: GenerationParams, argument: str) -> GenerationParams:
     if name not in SETTINGS:
         close = difflib.get_close_matches(name, SETTINGS, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
-        raise ChatCommandError(f"no setting '{parts[0]}'", hint + f"settings: {', '.join(SETTINGS)}")
+        raise ChatCommandError(f"no setting '{parts[0]}'", hint + f"settings: {', '.join(SETTINGS + FORMAT_SETTINGS)}")
     changes: dict[str, Any] = {name: _parse_value(name, text)}
     return dataclasses.replace(params, **changes)
 

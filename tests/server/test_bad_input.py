@@ -14,6 +14,7 @@ from tests.server.conftest import MODEL
 from tests.support.serving import Served
 
 HELLO = [{"role": "user", "content": "hi"}]
+MINIMUM = {"type": "integer", "minimum": 1}  # a keyword no grammar enforces
 
 
 def client(served: Served, key: str = "sekrit") -> openai.OpenAI:
@@ -48,6 +49,17 @@ def logged(served: Served, start: int, pattern: str) -> str:
         (body(stop=["x"] * 17), "stop", "at most 16"),
         (body(stream="yes please"), "stream", "valid boolean"),
         (json.dumps({"messages": HELLO}).encode(), "model", "Field required"),
+        (body(response_format={"type": "yaml"}), "response_format", "text, json_object or json_schema"),
+        (
+            body(
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": "n", "schema": {"type": "integer", "minimum": 1}},
+                }
+            ),
+            "response_format",
+            "'minimum'",
+        ),
     ],
 )
 def test_a_bad_chat_body_is_a_400_the_client_raises_as_bad_request(

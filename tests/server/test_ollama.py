@@ -80,7 +80,8 @@ def test_an_unknown_model_is_a_404_response_error(bare_served: Served, call: str
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
-        ("/api/chat", {"model": MODEL, "messages": COLOUR, "format": "json"}, "format"),
+        ("/api/chat", {"model": MODEL, "messages": COLOUR, "format": {"type": "integer", "minimum": 1}}, "minimum"),
+        ("/api/generate", {"model": MODEL, "prompt": "x", "format": "yaml"}, "format"),
         ("/api/chat", {"model": MODEL, "messages": COLOUR, "tools": [{"type": "function"}]}, "tools"),
         ("/api/chat", {"model": MODEL, "messages": [{"role": "user", "content": "x", "images": ["aGk="]}]}, "images"),
         ("/api/chat", {"model": MODEL, "messages": [{"role": "tool", "content": "x"}]}, "role"),

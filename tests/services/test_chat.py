@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,14 @@ import pytest
 
 from llamacli.cli import messages
 from llamacli.engine import Finished, GenerationParams, LoadParams, Model, TextDelta
-from llamacli.errors import ChatCommandError, ContextOverflow, HistoryUnavailable, NameTaken, NotSaved
+from llamacli.errors import (
+    ChatCommandError,
+    ContextOverflow,
+    HistoryUnavailable,
+    InvalidValue,
+    NameTaken,
+    NotSaved,
+)
 from llamacli.history.database import History
 from llamacli.models.locate import LocalModel
 from llamacli.services.chat import ChatEvent, ChatSession, Notice, Trimmed, conversation_to_continue
@@ -292,3 +300,21 @@ def test_removing_a_system_prompt_says_so_only_when_there_was_one(session: ChatS
     assert session.run(Command("system", "Be brief.")).lines == ("System prompt set.",)
     assert session.run(Command("system", "none")).lines == ("System prompt removed.",)
     assert session.system is None
+
+
+def test_set_format_holds_answers_to_json_and_off_brings_prose_back(session: ChatSession) -> None:
+    session.params = GREEDY
+    assert session.run(Command("set", "schema city, country")).lines == ("schema = schema",)
+    assert session.params.grammar is not None and session.params.temperature == 0
+    answer, _, _ = drain(session.say("What is the capital of France?"))
+    assert set(json.loads(answer)) == {"city", "country"}
+    assert session.turns[-1].content == answer  # recorded as written
+    assert "format: schema" in "\n".join(session.run(Command("show")).lines)
+    assert session.describe()["format"].startswith('schema {"type": "object"')
+    with pytest.raises(InvalidValue):  # a bad schema changes nothing
+        session.run(Command("set", "schema {"))
+    assert session.output is not None
+    assert session.run(Command("set", "format off")).lines == ("format = off",)
+    assert session.params.grammar is None and session.output is None
+    with pytest.raises(ChatCommandError, match="usage: /set schema VALUE"):
+        session.run(Command("set", "schema"))
