@@ -538,3 +538,22 @@ class RemoteUnsupported(LlamacliError):
         self.kind = kind
         self.what = what
         self.why = why
+
+
+class AdapterMismatch(LlamacliError):
+    """A LoRA adapter made for another base model than MODEL: REASON says what differs (checked before loading)."""
+
+    def __init__(self, adapter: Path, model: str, reason: str) -> None:
+        super().__init__(adapter, model, reason)
+        self.adapter = adapter
+        self.model = model
+        self.reason = reason
+
+
+class AdapterLoadError(LlamacliError):
+    """A LoRA adapter file that cannot be used: missing, not a GGUF, not an adapter, or refused by llama.cpp."""
+
+    def __init__(self, adapter: Path, reason: str) -> None:
+        super().__init__(adapter, reason)
+        self.adapter = adapter
+        self.reason = reason

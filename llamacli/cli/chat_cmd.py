@@ -39,6 +39,7 @@ def chat(
     threads: options.Threads = None,
     stop: options.Stop = None,
     prompt_cache: options.PromptCache = None,
+    lora: options.Lora = None,
     format: options.Format = None,
     schema: options.Schema = None,
     schema_multi: options.SchemaMulti = None,
@@ -59,6 +60,7 @@ def chat(
       llamacli chat --continue          (the latest conversation)
       llamacli chat --continue 12       (conversation 12, or a /save name)
       llamacli chat --schema 'name, age int'   (every answer a JSON object; /set format off)
+      llamacli chat smollm2:135m --lora pirate.gguf   (a LoRA adapter, named in /show; docs/lora.md)
 
     Every option's default can be set in config.toml (README: Configuration).
     """
@@ -70,7 +72,7 @@ def chat(
     output = structured.from_flags(format, schema, schema_multi)  # refused here, before anything is loaded
     reference, conversation = _split_words(list(words or []), resume, model)
     flags = options.flags(locals())
-    chosen = options.resolve(out, flags, debug=debug)
+    chosen = options.with_lora(options.resolve(out, flags, debug=debug), lora)
     # A conversation being continued keeps its own system prompt unless --system is given.
     system = system if resume else chosen.system
     policy = loading.policy(out, offline=offline, pull_best=pull, remote=remote)

@@ -151,6 +151,19 @@ def _load(e: err.ModelLoadError) -> Words:
     )
 
 
+@_says(USER, err.AdapterMismatch)
+def _adapter_mismatch(e: err.AdapterMismatch) -> Words:
+    return (
+        f"LoRA adapter {e.adapter.name} does not fit {e.model}: {e.reason}",
+        f"use an adapter trained on {e.model}'s base model ('llamacli show {e.adapter}' says what it is for)",
+    )
+
+
+@_says(LOAD, err.AdapterLoadError)
+def _adapter_load(e: err.AdapterLoadError) -> Words:
+    return f"cannot use {e.adapter} as a LoRA adapter: {e.reason}", "give a LoRA adapter GGUF (docs/lora.md)"
+
+
 @_says(LOAD, err.EngineCrash)
 def _crash(e: err.EngineCrash) -> Words:
     hint = (

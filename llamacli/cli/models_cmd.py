@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,9 @@ from llamacli.cli import exit_codes
 from llamacli.cli.output import Output, inert, table
 from llamacli.cli.progress import pull_with_progress
 from llamacli.errors import ExitCode
+
+if TYPE_CHECKING:
+    from llamacli.models.gguf_info import GGUFInfo
 
 JSON = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 REF = Annotated[str, typer.Argument(metavar="MODEL", help="Registry name, hf.co/OWNER/REPO[:QUANT|/FILE] or path.")]
@@ -187,9 +190,31 @@ def show(
     if json_output:
         out.data({"model": name, "path": str(path) if path else None, **info.to_dict()})
         return
+    rows = _adapter_rows(name, path, info) if info.file_kind == "adapter" else _model_rows(name, path, info)
+    out.answer("".join(f"{k:<16} {'-' if v is None else inert(str(v), keep_lines=False)}\n" for k, v in rows))
+
+
+def _adapter_rows(name: str, path: Path | None, info: GGUFInfo) -> list[tuple[str, object]]:
+    """`show` of a LoRA adapter: what base model it is for, and its size (docs/lora.md)."""
+    return [
+        ("adapter", name),
+        ("path", str(path) if path else "-"),
+        ("name", info.name or "-"),
+        ("type", info.adapter_type or "-"),
+        ("base", f"{info.architecture} (the architecture of the model it was trained on)"),
+        ("alpha", "-" if info.lora_alpha is None else f"{info.lora_alpha:g}"),
+        ("rank", info.lora_rank),
+        ("tensors", f"{info.tensors} ({info.tensors // 2} adapted matrices)"),
+        ("parameters", f"{info.parameters:,} ({format_parameters(info.parameters)})"),
+        ("file size", format_size(info.file_size)),
+    ]
+
+
+def _model_rows(name: str, path: Path | None, info: GGUFInfo) -> list[tuple[str, object]]:
+    """`show` of a model: its shape, tokens and template."""
     special = ", ".join(f"{k}={v['text']!r} ({v['id']})" for k, v in info.special_tokens.items())
     tmpl = info.chat_template
-    rows = [
+    return [
         ("model", name),
         ("path", str(path) if path else "(on the Hub; not downloaded)"),
         ("name", info.name or "-"),
@@ -208,7 +233,6 @@ def show(
         ("special tokens", special or "-"),
         ("chat template", f"{len(tmpl)} characters (--template prints it)" if tmpl else "none (a base model)"),
     ]
-    out.answer("".join(f"{k:<16} {'-' if v is None else inert(str(v), keep_lines=False)}\n" for k, v in rows))
 
 
 def import_(

@@ -139,6 +139,28 @@ def resolve(out: Output, flags: Settings, *, debug: bool) -> Options:
     return chosen
 
 
+Lora = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--lora",
+        metavar="FILE[:SCALE]",
+        help="Apply this LoRA adapter to the model, at SCALE (default 1; repeatable; docs/lora.md).",
+        show_default=False,
+    ),
+]
+
+
+def with_lora(chosen: Options, lora: list[str] | None) -> Options:
+    """CHOSEN with the --lora adapters added to what it loads (each FILE[:SCALE] checked for its form here,
+    against the model once it is known)."""
+    if not lora:
+        return chosen
+    from llamacli.base import lora as lora_spec
+
+    adapters = tuple(lora_spec.parse(text) for text in lora)
+    return dataclasses.replace(chosen, load=dataclasses.replace(chosen.load, adapters=adapters))
+
+
 Remote = Annotated[
     str | None,
     typer.Option(

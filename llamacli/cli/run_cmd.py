@@ -15,10 +15,12 @@ from llamacli.errors import ExitCode, InvalidValue, LlamacliError
 from llamacli.models import references
 
 if TYPE_CHECKING:
+    from llamacli.base.lora import Lora
     from llamacli.engine import Event, Finished, Stats
     from llamacli.services.engines import Located
 
 RUN_EPILOG = exit_codes.epilog(*ExitCode)
+Adapters = tuple["Lora", ...]  # the LoRA adapters a model runs with, named in --json
 
 
 def _split_words(words: list[str], model: str | None) -> tuple[str | None, str]:
@@ -94,6 +96,7 @@ def run(
     threads: options.Threads = None,
     stop: options.Stop = None,
     prompt_cache: options.PromptCache = None,
+    lora: options.Lora = None,
     format: options.Format = None,
     schema: options.Schema = None,
     schema_multi: options.SchemaMulti = None,
@@ -118,6 +121,7 @@ def run(
       llamacli run smollm2:135m "Write a haiku" --temperature 0 -n 40
       cat notes.txt | llamacli run "Summarize:" --json
       llamacli run "Invent a dog" --schema 'name, age int, tricks list' --temperature 0
+      llamacli run smollm2:135m "Ahoy" --lora pirate.gguf:0.8   (a LoRA adapter; docs/lora.md)
 
     Every option's default can be set in config.toml (README: Configuration).
     """
@@ -129,7 +133,7 @@ def run(
     output = structured.from_flags(format, schema, schema_multi)  # refused here, before anything is loaded
     reference, prompt = _split_words(list(words or []), model)
     flags = options.flags(locals())
-    chosen = options.resolve(out, flags, debug=debug)
+    chosen = options.with_lora(options.resolve(out, flags, debug=debug), lora)
     policy = loading.policy(out, offline=offline, pull_best=pull, remote=remote)
     if not prompt.strip() and not json_output and sys.stdin.isatty() and sys.stdout.isatty():
         from llamacli.cli.chat_ui import start_chat  # `run MODEL` on a terminal, no prompt: a chat
@@ -143,9 +147,9 @@ def run(
         events = engine.stream(service.conversation(text, system), output.apply(chosen.gen) if output else chosen.gen)
         try:
             if output is not None:
-                _render_document(out, events, local, json_output=json_output, verbose=verbose)
+                _render_document(out, events, local, engine.adapters, json_output=json_output, verbose=verbose)
             else:
-                _render(out, events, local, json_output=json_output, verbose=verbose)
+                _render(out, events, local, engine.adapters, json_output=json_output, verbose=verbose)
             if verbose:
                 out.dim(engine.runtime_summary())
         except KeyboardInterrupt:
@@ -153,7 +157,9 @@ def run(
             raise typer.Exit(ExitCode.INTERRUPTED) from None
 
 
-def _render(out: Output, events: Iterator[Event], local: Located, *, json_output: bool, verbose: bool) -> None:
+def _render(
+    out: Output, events: Iterator[Event], local: Located, adapters: Adapters, *, json_output: bool, verbose: bool
+) -> None:
     """Stream deltas to stdout as they come (or collect them for --json), then the end matter."""
     from llamacli.cli.chat_view import markdown_stream
     from llamacli.engine import Finished, TextDelta
@@ -172,7 +178,7 @@ def _render(out: Output, events: Iterator[Event], local: Located, *, json_output
                 pieces.append(event.text)
             elif isinstance(event, Finished):
                 if json_output:
-                    out.data(_envelope(local, "".join(pieces), event))
+                    out.data(_envelope(local, adapters, "".join(pieces), event))
                 elif renderer is not None:
                     renderer.finish()
                 else:
@@ -189,7 +195,9 @@ def _render(out: Output, events: Iterator[Event], local: Located, *, json_output
         events.close()  # type: ignore[attr-defined]
 
 
-def _render_document(out: Output, events: Iterator[Event], local: Located, *, json_output: bool, verbose: bool) -> None:
+def _render_document(
+    out: Output, events: Iterator[Event], local: Located, adapters: Adapters, *, json_output: bool, verbose: bool
+) -> None:
     """A structured answer, printed once whole (cli/structured_view.py); DocumentCut when it was cut."""
     from llamacli.cli import structured_view
 
@@ -198,20 +206,21 @@ def _render_document(out: Output, events: Iterator[Event], local: Located, *, js
         out.dim(stats_line(finished.stats))
     value = structured_view.value_of(text, finished)
     if json_output:
-        out.data(_envelope(local, text, finished, {"data": value}))
+        out.data(_envelope(local, adapters, text, finished, {"data": value}))
     else:
         out.document(value)
 
 
 def _envelope(
-    local: Located, text: str, finished: Finished, data: dict[str, object] | None = None
+    local: Located, adapters: Adapters, text: str, finished: Finished, data: dict[str, object] | None = None
 ) -> dict[str, object]:
-    """--json's object: the model (its file, or the remote's URL), the answer's text (and DATA: its parsed
-    value), why it ended, the timings."""
+    """--json's object: the model (its file, or the remote's URL) and its LoRA adapters, the answer's text (and
+    DATA: its parsed value), why it ended, the timings."""
     return {
         "model": local.name,
         "path": str(local.path) if local.path else None,
         **({"remote": local.url} if local.url else {}),
+        "adapters": [a.to_dict() for a in adapters],
         "text": text,
         **(data or {}),
         "finish_reason": finished.reason,

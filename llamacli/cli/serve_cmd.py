@@ -14,7 +14,10 @@ from llamacli.errors import ExitCode
 
 SERVE_EPILOG = exit_codes.epilog(
     (ExitCode.OK, "stopped by Ctrl-C or SIGTERM (running streams drained or cut)"),
-    (ExitCode.USER_ERROR, "a model named to serve cannot be found, or the address is taken"),
+    (
+        ExitCode.USER_ERROR,
+        "a model named to serve cannot be found, an adapter does not fit it, or the address is taken",
+    ),
     (ExitCode.USAGE, "usage error (unknown option; --host beyond loopback without --api-key)"),
     ExitCode.MODEL_LOAD,
     ExitCode.NETWORK,
@@ -49,6 +52,7 @@ def serve(
     ] = None,
     queue: Annotated[int, typer.Option(help="Requests that may wait for a slot, per model, before 503.", min=0)] = 64,
     ctx: options.Ctx = None,
+    lora: options.Lora = None,
     threads: options.Threads = None,
     system: options.System = None,
     temperature: options.Temperature = None,
@@ -62,6 +66,7 @@ def serve(
     Examples:
       llamacli serve                       # http://127.0.0.1:11435, models load on first request
       llamacli serve llama3.2:1b --parallel 8 --keep-alive 30m
+      llamacli serve smollm2:135m --lora pirate.gguf   # the adapter on the models named here
       OPENAI_BASE_URL=http://127.0.0.1:11435/v1 OPENAI_API_KEY=none python app.py
       OLLAMA_HOST=127.0.0.1:11435 ollama run smollm2:135m   # ollama's own clients
 
@@ -73,7 +78,7 @@ def serve(
     from llamacli import __version__
     from llamacli.base.durations import parse_duration
     from llamacli.cli import loading, messages
-    from llamacli.errors import AddressNeedsKey, InvalidValue
+    from llamacli.errors import AddressNeedsKey, InvalidValue, UsageError
     from llamacli.server import run as server_run
     from llamacli.server.config import ServerConfig, is_loopback
     from llamacli.services.model_pool import PoolConfig
@@ -86,7 +91,20 @@ def serve(
     chosen = options.resolve(out, options.flags(locals()), debug=debug)
     load = dataclasses.replace(chosen.load, prompt_cache_dir=None)  # slots keep prefixes in memory
     policy = loading.policy(out, offline=offline, pull_best=False)
-    pool = PoolConfig(load, parallel=parallel, keep_alive=alive, queue_limit=queue, policy=policy)
+    if lora and not models:
+        raise UsageError(
+            "--lora applies to the models named to serve: name one", "e.g. llamacli serve MODEL --lora FILE"
+        )
+    adapters = options.with_lora(chosen, lora).load.adapters
+    pool = PoolConfig(
+        load,
+        parallel=parallel,
+        keep_alive=alive,
+        queue_limit=queue,
+        policy=policy,
+        adapters=adapters,
+        adapted=tuple(models or ()),
+    )
     try:
         sock = server_run.bind(host, port)
     except OSError as e:

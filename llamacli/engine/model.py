@@ -12,6 +12,7 @@ next process (prefix_states.py, prompt_cache.py), and so is a chat's state after
 
 from __future__ import annotations
 
+import ctypes
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from llamacli.base import hardware
+from llamacli.base.lora import Lora
 from llamacli.engine import native, probe
 from llamacli.engine import threads as threads_module
 from llamacli.engine.chat_template import Message
@@ -36,7 +38,13 @@ from llamacli.engine.shape import ModelShape
 from llamacli.engine.text import TextAssembler
 from llamacli.engine.threads import ThreadGovernor
 from llamacli.engine.vocab import Vocabulary
-from llamacli.errors import ContextBeyondTraining, ContextOverflow, ModelLoadError, TemplateError
+from llamacli.errors import (
+    AdapterLoadError,
+    ContextBeyondTraining,
+    ContextOverflow,
+    ModelLoadError,
+    TemplateError,
+)
 
 
 class Model(ModelShape, ModelText):
@@ -76,6 +84,8 @@ class Model(ModelShape, ModelText):
             self._ctx = ll.llama_init_from_model(self._model, ctx_params)
             if not self._ctx:
                 raise ModelLoadError(path, native.take_errors() or "could not create a context (out of memory?)")
+            self.adapters = params.adapters
+            self._apply_adapters(params.adapters)
             self.n_ctx = int(ll.llama_n_ctx_seq(self._ctx))  # a sequence's window; may be rounded up from the request
             self.sequences = params.sequences
             self.n_threads = threads
@@ -93,6 +103,27 @@ class Model(ModelShape, ModelText):
         self._canonical = 0  # how many of them were evaluated segment by segment from a fresh context (see below)
         self._conversation: list[int] = []  # the tokens of the chat's state on disk (keep_conversation)
         self.load_seconds = time.perf_counter() - started
+
+    def _apply_adapters(self, adapters: Sequence[Lora]) -> None:
+        """Load ADAPTERS for this model and set them on the context, with their scales (docs/lora.md).
+
+        llama.cpp's run-time adapter API: the base weights stay memory-mapped and untouched (llama-cpp-python's
+        `lora_path` turns mmap off), and each adapter's own tensors take a small buffer, freed with the model.
+        """
+        if not adapters:
+            return
+        ll = self._ll
+        handles = []
+        for adapter in adapters:
+            native.take_errors()
+            handle = ll.llama_adapter_lora_init(self._model, str(adapter.path).encode())
+            if not handle:
+                raise AdapterLoadError(adapter.path, native.take_errors() or "llama.cpp could not read it")
+            handles.append(handle)
+        array = (ll.llama_adapter_lora_p_ctypes * len(handles))(*handles)
+        scales = (ctypes.c_float * len(adapters))(*(a.scale for a in adapters))
+        if ll.llama_set_adapters_lora(self._ctx, array, len(handles), scales) != 0:
+            raise AdapterLoadError(adapters[0].path, native.take_errors() or "llama.cpp could not apply it")
 
     # -- lifetime -------------------------------------------------------------------------------
 

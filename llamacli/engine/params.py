@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llamacli.base.lora import Lora
+
 DEFAULT_CTX = 4096  # capped by the model's trained context; memory grows linearly with it
 DEFAULT_PROMPT_CACHE_BYTES = 4 * 1024**3  # prompt states on disk (prompt_cache.py): a few GB, oldest go first
 RANDOM_SEED = -1  # what llama.cpp's tools and most front ends take for "a random seed"
@@ -12,7 +14,7 @@ RANDOM_SEED = -1  # what llama.cpp's tools and most front ends take for "a rando
 
 @dataclass(frozen=True)
 class LoadParams:
-    """How to load a GGUF: context window, threads, logging, the on-disk prompt cache."""
+    """How to load a GGUF: context window, threads, logging, the on-disk prompt cache, LoRA adapters."""
 
     n_ctx: int | None = None  # None: min(trained context, DEFAULT_CTX)
     n_threads: int | None = None  # None: physical cores, fewer while other processes take some (threads.py)
@@ -28,6 +30,9 @@ class LoadParams:
     model_identity: str | None = None
     prompt_cache_dir: Path | None = None  # where prompt prefix states are kept (prompt_cache.py); None: no caching
     prompt_cache_bytes: int = DEFAULT_PROMPT_CACHE_BYTES  # the cap on that directory
+    # LoRA adapters applied on the context at run time, the base model staying memory-mapped (docs/lora.md).
+    # Checked against the model before the load (services/loading.py); part of the prompt cache's key.
+    adapters: tuple[Lora, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -52,9 +52,18 @@ def open_prefix_states(
         f"flash_attn={ctx_params.flash_attn_type}",
         f"runtime={runtime_name}",  # extra buffer types (repacked weights) change the kernels, so the numbers
         f"build={runtime.build_id()}",
+        *_adapter_setup(params),  # a state computed with adapters is never restored without them, or with others
     )
     store = PromptCache(params.prompt_cache_dir, params.prompt_cache_bytes)
     return PrefixStates(store, setup, path.name)
+
+
+def _adapter_setup(params: LoadParams) -> tuple[str, ...]:
+    """The LoRA adapters' part of the key: each file's identity and its scale, in order (none: no part, so the
+    keys of models without adapters are what they were)."""
+    if not params.adapters:
+        return ()
+    return (f"adapters={';'.join(f'{file_identity(a.path)}@{a.scale!r}' for a in params.adapters)}",)
 
 
 def message_boundaries(

@@ -12,6 +12,7 @@ when the prefix is too short. The tests check it field by field against `gguf.GG
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import mmap
 import struct
@@ -68,6 +69,11 @@ class GGUFInfo:
     tensors: int = 0
     header_bytes: int = 0  # where tensor data starts: how much of the file a header read needs
     file_size: int = 0
+    # general.type: "model", "adapter" (a LoRA for a base model of `architecture`), or None when not said
+    file_kind: str | None = None
+    adapter_type: str | None = None  # adapter.type ("lora")
+    lora_alpha: float | None = None  # adapter.lora.alpha
+    lora_rank: int | None = None  # the largest rank among the adapter's lora_a tensors
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -121,10 +127,6 @@ class _Cursor:
             raise Malformed(f"a key of {n} bytes at byte {self.pos - 8} (at most {limit})")
         start = self.take(n)
         return str(memoryview(self.buf)[start : start + n], "utf-8", "replace")
-
-    def skip_string(self) -> int:
-        """Skip a string; return where its bytes start (for reading it later)."""
-        return self.take(self.u64()) - 8
 
 
 def _value(cur: _Cursor, vtype: int, keep_index: bool) -> Any:
@@ -223,8 +225,11 @@ class _Array:
     string_index: list[int] | None
 
 
-def parse(buf: Any, file_size: int) -> GGUFInfo:
-    """Parse the header in BUF (a prefix of a FILE_SIZE-byte file); NeedMore or Malformed otherwise."""
+def parse(buf: Any, file_size: int, shapes: dict[str, tuple[int, ...]] | None = None) -> GGUFInfo:
+    """Parse the header in BUF (a prefix of a FILE_SIZE-byte file); NeedMore or Malformed otherwise.
+
+    SHAPES, when given, receives every tensor's name and dimensions (GGUF's order: ne[0] first).
+    """
     cur = _Cursor(buf, file_size)
     if bytes(buf[cur.take(4) : 4]) != MAGIC:
         raise Malformed("bad magic: not a GGUF file")
@@ -238,13 +243,17 @@ def parse(buf: Any, file_size: int) -> GGUFInfo:
     for _ in range(n_kv):
         key = cur.string(limit=MAX_KEY)
         kv[key] = _value(cur, cur.u32(), keep_index=key == "tokenizer.ggml.tokens")
-    parameters = data_end = 0  # data_end: where the last byte of tensor data falls, after the data offset
+    parameters = data_end = rank = 0  # data_end: where the last byte of tensor data falls, after the data offset
     for _ in range(n_tensors):
-        cur.skip_string()
+        name = cur.string(limit=MAX_KEY)
         n_dims = cur.u32()
         if n_dims > MAX_DIMS:
             raise Malformed(f"a tensor with {n_dims} dimensions (at most {MAX_DIMS})")
         dims = [cur.u64() for _ in range(n_dims)]
+        if shapes is not None:
+            shapes[name] = tuple(dims)
+        if name.endswith(".lora_a") and n_dims == 2:
+            rank = max(rank, dims[1])
         count = math.prod(dims)
         parameters += count
         tensor_type, offset = cur.u32(), cur.u64()
@@ -260,7 +269,19 @@ def parse(buf: Any, file_size: int) -> GGUFInfo:
             f"the file is cut short: its tensors need {data_offset + data_end:,} bytes and it has {file_size:,}"
             " (an incomplete download or copy)"
         )
-    return _info(kv, buf, parameters, n_tensors, data_offset, file_size)
+    info = _info(kv, buf, parameters, n_tensors, data_offset, file_size)
+    return _with_adapter(info, kv, rank) if info.file_kind == "adapter" else info
+
+
+def _with_adapter(info: GGUFInfo, kv: dict[str, Any], rank: int) -> GGUFInfo:
+    """INFO with what an adapter's header says of it: its type, alpha and rank."""
+    kind, alpha = kv.get("adapter.type"), kv.get("adapter.lora.alpha")
+    return dataclasses.replace(
+        info,
+        adapter_type=kind if isinstance(kind, str) else None,
+        lora_alpha=float(alpha) if isinstance(alpha, int | float) and not isinstance(alpha, bool) else None,
+        lora_rank=rank or None,
+    )
 
 
 def _info(kv: dict[str, Any], buf: Any, parameters: int, n_tensors: int, data_offset: int, size: int) -> GGUFInfo:
@@ -297,6 +318,7 @@ def _info(kv: dict[str, Any], buf: Any, parameters: int, n_tensors: int, data_of
         tensors=n_tensors,
         header_bytes=data_offset,
         file_size=size,
+        file_kind=text("general.type"),
     )
 
 
@@ -314,7 +336,7 @@ def _special(kv: dict[str, Any], buf: Any, tokens: _Array | None, number: Any) -
     return out
 
 
-HEADER_FACT = "gguf-header-2"  # the file_facts kind (the number changes when GGUFInfo or its checks do)
+HEADER_FACT = "gguf-header-3"  # the file_facts kind (the number changes when GGUFInfo or its checks do)
 
 
 def read(path: Path, cache_dir: Path | None = None) -> GGUFInfo:
@@ -340,7 +362,13 @@ def remember(path: Path, info: GGUFInfo, cache_dir: Path) -> None:
     file_facts.remember(path, HEADER_FACT, cache_dir, info.to_dict())
 
 
-def _read(path: Path) -> GGUFInfo:
+def read_shapes(path: Path) -> tuple[GGUFInfo, dict[str, tuple[int, ...]]]:
+    """PATH's header and its tensors' dimensions by name (to match a LoRA adapter with its base model)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    return _read(path, shapes), shapes
+
+
+def _read(path: Path, shapes: dict[str, tuple[int, ...]] | None = None) -> GGUFInfo:
     """Parse PATH's header, whatever is wrong with the file reported as ModelLoadError."""
     try:
         with path.open("rb") as f:
@@ -348,7 +376,7 @@ def _read(path: Path) -> GGUFInfo:
             if size == 0:
                 raise ModelLoadError(path, "the file is empty")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                return parse(mm, size)
+                return parse(mm, size, shapes)
     except OSError as e:
         raise ModelLoadError(path, e.strerror or str(e)) from e
     except NeedMore as e:  # cannot happen with the whole file mapped; kept for completeness

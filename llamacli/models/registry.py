@@ -16,8 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from llamacli.base import paths
-from llamacli.errors import ModelNotFound, RegistryError
+from llamacli.base import lora, paths
+from llamacli.errors import InvalidValue, ModelNotFound, RegistryError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*:[a-z0-9][a-z0-9._-]*\Z")
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
@@ -65,6 +65,9 @@ class ModelEntry:
     default_quant: str
     quants: tuple[QuantFile, ...]
     latest: bool = False  # what the family name alone (`llama3.2`, `llama3.2:latest`) selects
+    # LoRA adapters always applied to this model (`adapters = ["FILE[:SCALE]", ...]`); a relative FILE is
+    # taken from the directory of the models.toml that names it (docs/lora.md)
+    adapters: tuple[lora.Lora, ...] = ()
 
     @property
     def family(self) -> str:
@@ -225,7 +228,20 @@ def _parse_entry(name: str, table: Any, path: Path, text: str) -> ModelEntry:
         default_quant=default_quant,
         quants=tuple(quants),
         latest=_flag(table, "latest", fail),
+        adapters=_adapters(table, path.parent, fail),
     )
+
+
+def _adapters(table: Mapping[str, Any], directory: Path, fail: Any) -> tuple[lora.Lora, ...]:
+    """The entry's `adapters`: a list of "FILE[:SCALE]" strings, relative files taken from DIRECTORY."""
+    given = table.get("adapters", [])
+    if not isinstance(given, list) or not all(isinstance(item, str) for item in given):
+        fail("'adapters' must be a list of \"FILE[:SCALE]\" strings")
+    try:
+        return tuple(lora.parse(item, "adapters", directory) for item in given)
+    except InvalidValue as e:
+        fail(e.message)
+        raise  # unreachable: fail raises
 
 
 def _flag(table: Mapping[str, Any], key: str, fail: Any) -> bool:

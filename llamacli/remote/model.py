@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import overload
 
+from llamacli.base.lora import Lora
 from llamacli.engine.chat_template import Message
 from llamacli.engine.events import Completion, Event, TextDelta
 from llamacli.engine.params import GenerationParams
@@ -72,6 +73,7 @@ class RemoteModel:
         self.n_ctx_train = served or self.n_ctx
         self.n_threads = 0  # the server's business
         self.load_seconds = 0.0
+        self.adapters: tuple[Lora, ...] = ()  # the server's business too (serve MODEL --lora FILE)
 
     def close(self) -> None:
         """Nothing is held between requests (each stream closes its own connection)."""

@@ -322,6 +322,7 @@ class ChatSession:
         return {
             "model": self.local.name,
             "path": str(self.local.path) if self.local.path else f"remote: {self.local.url}",
+            "adapters": ", ".join(a.label() for a in self.model.adapters) or "(none)",
             "context": f"{self.model.n_ctx} tokens (trained: {self.model.n_ctx_train}), {self.model.n_threads} threads",
             "conversation": self.conversation_id if self.conversation_id is not None else "(new)",
             "messages": f"{len(self.turns)} ({self.first_sent} dropped from the context)",

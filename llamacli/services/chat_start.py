@@ -6,6 +6,7 @@ every later `/model` come through the loading service, so a chat pulls, warns an
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Mapping
 
@@ -32,7 +33,8 @@ def start(
     """A session on HISTORY, continuing CONVERSATION (or the latest) when RESUME, with its model loaded."""
     past = conversation_to_continue(history, conversation) if resume else None
     local, model = loading.open_model(reference or (past.model if past else None), load, policy, feedback, env)
-    chat_loader = loading.loader(load, policy, feedback, env)
+    # --lora is for the model the chat starts with; a /model gets its own models.toml adapters only.
+    chat_loader = loading.loader(dataclasses.replace(load, adapters=()), policy, feedback, env)
     session = ChatSession(model, local, gen, history, chat_loader, system=system, notify=notify)
     if past:
         session.continue_from(past)

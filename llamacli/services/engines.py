@@ -8,6 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
+from llamacli.base.lora import Lora
 from llamacli.engine.chat_template import Message
 from llamacli.engine.events import Event
 from llamacli.engine.params import GenerationParams
@@ -32,6 +33,7 @@ class ChatEngine(Protocol):
     n_ctx: int
     n_ctx_train: int
     n_threads: int
+    adapters: tuple[Lora, ...]  # the LoRA adapters applied (none for a remote model)
 
     def close(self) -> None: ...
 

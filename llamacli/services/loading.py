@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from llamacli.base.offline import is_offline
 from llamacli.engine.params import LoadParams
-from llamacli.errors import ModelNotLocal
+from llamacli.errors import ModelNotLocal, UsageError
 from llamacli.models.locate import LocalModel
 from llamacli.services import auto_choice
 from llamacli.services import run as run_service
@@ -97,6 +97,7 @@ def choose(
         local = auto_choice.choose(params.n_ctx, _picking(reference, policy, offline, feedback, env), env)
     else:
         local = _named(reference, policy, offline, feedback, env)
+    params = adapted(params, local)
     verdict = check_fit(local, params.n_ctx, env)
     _warn(local, verdict, feedback)
     return Choice(local, verdict, _identified(_fitted(params, verdict), local))
@@ -124,6 +125,11 @@ def open_model(
     from llamacli.services import remotes
 
     if (wanted := remotes.wanted(reference, policy.remote, env)) is not None:
+        if params.adapters:
+            raise UsageError(
+                "--lora applies to models loaded here, not to a remote engine",
+                "start the server with the adapter: llamacli serve MODEL --lora FILE",
+            )
         with feedback.loading(wanted.remote.name or wanted.remote.url):
             return remotes.open_remote(wanted, params, policy.offline or is_offline(env), env)
     choice = choose(reference, params, policy, feedback, env)
@@ -144,6 +150,19 @@ def check_fit(local: LocalModel, n_ctx: int | None, env: Mapping[str, str] = os.
     from llamacli.sizing import fit
 
     return fit.check_local(local.path, local.variant, n_ctx, env)
+
+
+def adapted(params: LoadParams, local: LocalModel) -> LoadParams:
+    """PARAMS with LOCAL's own adapters (its models.toml entry's) before those asked for, every one checked
+    against the model's header: an adapter made for another model is refused here, before the load."""
+    own = local.variant.entry.adapters if local.variant is not None else ()
+    if not own and not params.adapters:
+        return params
+    from llamacli.models import adapters
+
+    wanted = (*own, *params.adapters)
+    adapters.check(wanted, local.path, local.name)
+    return dataclasses.replace(params, adapters=wanted)
 
 
 def _warn(local: LocalModel, verdict: MemoryFit | None, feedback: Feedback) -> None:

@@ -19,8 +19,10 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llamacli.base.lora import Lora
 from llamacli.engine.params import LoadParams
 from llamacli.services import loading
 
@@ -42,6 +44,16 @@ class PoolConfig:
     queue_limit: int = 64  # requests waiting for a slot, per model, before 503
     policy: loading.Policy = field(default_factory=loading.Policy)
     budget: int | None = None  # bytes the loaded models may take together (None: this machine's, at start)
+    # `serve MODEL... --lora FILE`: the adapters go on the models named on the command line (as requests name
+    # them the same way), not on every model the server loads (docs/lora.md)
+    adapters: tuple[Lora, ...] = ()
+    adapted: tuple[str, ...] = ()
+
+    def params_for(self, reference: str | None) -> LoadParams:
+        """How to load REFERENCE: with the server's adapters when it is one of the models they were given for."""
+        if self.adapters and reference in self.adapted:
+            return dataclasses.replace(self.params, adapters=self.adapters)
+        return self.params
 
 
 @dataclass(eq=False)
@@ -73,7 +85,7 @@ class ModelPool:
         self.config = config
         self._feedback = feedback or loading.Feedback()
         self._env = env
-        self._runners: dict[str, Runner] = {}  # by the file's path
+        self._runners: dict[str, Runner] = {}  # by the file's path and its adapters (_key)
         self._aliases: dict[str, str] = {}  # request name -> path of a loaded runner
         self._lock = threading.RLock()
         self.budget = config.budget if config.budget is not None else _machine_budget(env)
@@ -150,8 +162,8 @@ class ModelPool:
         from llamacli.engine.batch import BatchEngine
 
         config = self.config
-        choice = loading.choose(reference, config.params, config.policy, self._feedback, self._env)
-        key = str(choice.local.path)
+        choice = loading.choose(reference, config.params_for(reference), config.policy, self._feedback, self._env)
+        key = _key(choice.local.path, choice.params.adapters)
         runner = self._runners.get(key)
         if runner is None:
             params = dataclasses.replace(choice.params, sequences=config.parallel)
@@ -184,13 +196,18 @@ class ModelPool:
             self._unload(runner)
 
     def _unload(self, runner: Runner) -> None:
-        key = str(runner.local.path)
+        key = _key(runner.local.path, runner.model.adapters)
         if self._runners.get(key) is not runner:
             return
         del self._runners[key]
         self._aliases = {name: path for name, path in self._aliases.items() if path != key}
         runner.engine.close()
         runner.model.close()
+
+
+def _key(path: Path, adapters: tuple[Lora, ...]) -> str:
+    """A runner's key: the same file with other adapters (or none) is another runner."""
+    return "|".join([str(path), *(f"{a.path}@{a.scale!r}" for a in adapters)])
 
 
 def _machine_budget(env: Mapping[str, str]) -> int:

