@@ -107,6 +107,7 @@ def test_exit_codes_follow_the_kind_of_failure() -> None:
     assert {kind for kind, code in codes.items() if code == ExitCode.USAGE} == usage
     assert {kind for kind, code in codes.items() if code == ExitCode.MODEL_LOAD} == {
         errors.ModelLoadError,
+        errors.AdapterLoadError,
         errors.EngineCrash,
         errors.TemplateError,
         errors.EngineFailure,
