@@ -27,11 +27,13 @@ def write_adapter(
     targets: Sequence[str] = TARGETS,
     architecture: str | None = None,
     grow: int = 0,
+    dtype: str = "float32",
 ) -> Path:
     """An adapter for BASE_MODEL at TARGET: A random, B random times B_SCALE (0: B = 0, a no-op adapter).
 
     ARCHITECTURE overrides the base's (an adapter "for another model"); GROW adds columns to every A (an
-    adapter whose shapes fit no tensor of the base).
+    adapter whose shapes fit no tensor of the base). DTYPE: "float32" (what llama.cpp's convert_lora_to_gguf.py
+    writes by default) or "float16".
     """
     import gguf
     import numpy as np
@@ -47,8 +49,8 @@ def write_adapter(
         if not any(f".{t}.weight" in name for t in targets) or len(shapes[name]) != 2:
             continue
         n_in, n_out = shapes[name]
-        a = rng.normal(0.0, 0.1, size=(rank, n_in + grow)).astype(np.float32)
-        b = (rng.normal(0.0, 0.1, size=(n_out, rank)) * b_scale).astype(np.float32)
+        a = rng.normal(0.0, 0.1, size=(rank, n_in + grow)).astype(dtype)
+        b = (rng.normal(0.0, 0.1, size=(n_out, rank)) * b_scale).astype(dtype)
         writer.add_tensor(f"{name}.lora_a", a)
         writer.add_tensor(f"{name}.lora_b", b)
     writer.write_header_to_file()
