@@ -220,7 +220,7 @@ def _envelope(
         "model": local.name,
         "path": str(local.path) if local.path else None,
         **({"remote": local.url} if local.url else {}),
-        "adapters": [a.to_dict() for a in adapters],
+        **({"adapters": [a.to_dict() for a in adapters]} if adapters else {}),
         "text": text,
         **(data or {}),
         "finish_reason": finished.reason,
