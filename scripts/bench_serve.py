@@ -1,0 +1,276 @@
+"""Benchmark `llamacli serve` against its peers, printed as ratios measured in the same run.
+
+Same model (the bundled SmolLM2), same threads, greedy, 128 generated tokens per request (`ignore_eos`
+sent to every server; a server that ignores it and stops early is counted by the tokens it sent), the
+same prompt (each request tagged with its number, so no server answers a repeat from a cached prompt):
+1. one streaming client against `llamacli serve`: tok/s from its first token to its last, against
+   `llamacli run --json` (stats.generation_tokens_per_second) alternated with it; target >= 0.95;
+2. aggregate tok/s of 4 concurrent streaming clients against 1 client (all tokens / from sending to the
+   last token), for `llamacli serve --parallel 4` and for llama.cpp's `llama-server -np 4 -c 4*ctx`
+   (built by `scripts/native_tools.sh llama-server`); targets: ours 4/1 >= 1.2, ours/theirs >= 1.0;
+3. time to first token of a request sent while 3 others stream, against the same request on the idle
+   server, p50 and p95 over rounds (ours and llama-server's); target <= 2x;
+4. the same 4-client load against llama-cpp-python's own server (`python -m llama_cpp.server`, needs
+   its [server] extras): aggregate tok/s, its 4/1, and ours/its.
+A peer that cannot start is reported as "skipped: why". Servers are killed at the end, even on Ctrl-C.
+
+Usage: .venv/bin/python scripts/bench_serve.py [--quick] [--peers llamacli llama-server llama-cpp-python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serve_client import HOST, Server, ServerFailed, Stream, free_port, stream_chat
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MODEL = "smollm2"
+PROMPT = "Write a long story about a lighthouse keeper and a storm."
+EXTRAS = ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
+TAGS = count(1)
+
+
+@dataclass
+class Peer:
+    """A server to measure: how to start it on a port, where it says it is ready."""
+
+    name: str
+    command: Callable[[int], list[str]]
+    health: str
+    ttft: bool
+    skipped: str | None = None
+
+
+@dataclass
+class Result:
+    """What one peer measured; empty when it was skipped."""
+
+    single: list[Stream] = field(default_factory=list)
+    single_wall: list[float] = field(default_factory=list)
+    quad_wall: list[float] = field(default_factory=list)
+    quad_tokens: set[int] = field(default_factory=set)
+    runs: list[float] = field(default_factory=list)
+    idle: list[float] = field(default_factory=list)
+    loaded: list[float] = field(default_factory=list)
+
+
+def body(tokens: int) -> dict[str, object]:
+    """One greedy streaming request, its prompt tagged so no two are the same."""
+    return {
+        "model": MODEL, "messages": [{"role": "user", "content": f"({next(TAGS)}) {PROMPT}"}],
+        "stream": True, "stream_options": {"include_usage": True},
+        "max_tokens": tokens, "temperature": 0, "ignore_eos": True,
+    }  # fmt: skip
+
+
+def wall_rate(streams: list[Stream]) -> float:
+    """All the clients' tokens over the time from the first request sent to the last token received."""
+    return sum(s.tokens for s in streams) / (max(s.last for s in streams) - min(s.sent for s in streams))
+
+
+def clients(port: int, n: int, tokens: int) -> list[Stream]:
+    """N streaming clients started together."""
+    barrier = threading.Barrier(n)
+    bodies = [body(tokens) for _ in range(n)]
+
+    def one(request: dict[str, object]) -> Stream:
+        barrier.wait()
+        return stream_chat(port, request)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, bodies))
+
+
+def ttft_loaded(port: int, tokens: int) -> float:
+    """TTFT of a short request sent once 3 others are streaming (they run on to their end)."""
+    started = [threading.Event() for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        background = [pool.submit(stream_chat, port, body(tokens), event.set) for event in started]
+        for event in started:
+            if not event.wait(300):
+                raise RuntimeError("a background stream never started")
+        probe = stream_chat(port, body(8))
+        for future in background:
+            future.result()
+    return probe.ttft
+
+
+def llamacli_run(args: argparse.Namespace, env: dict[str, str]) -> float:
+    """Generation tok/s of one `llamacli run --json` process on the same prompt."""
+    text = f"({next(TAGS)}) {PROMPT}"
+    command = [str(BIN / "llamacli"), "run", MODEL, text, "--json", "-n", str(args.tokens), "--temperature", "0"]
+    command += ["-t", str(args.threads), "-c", str(args.ctx)]
+    done = subprocess.run(command, capture_output=True, check=True, env=env, stdin=subprocess.DEVNULL)
+    return float(json.loads(done.stdout)["stats"]["generation_tokens_per_second"])
+
+
+def measure(peer: Peer, args: argparse.Namespace, env: dict[str, str], work: Path) -> Result:
+    """Start PEER, warm it up, and take every measurement that applies to it."""
+    result = Result()
+    port = free_port()
+    with Server(peer.command(port), port, peer.health, work / f"{peer.name}.log", env):
+        stream_chat(port, body(8))  # warm-up: page cache, first-request paths
+        for _ in range(args.rounds):  # alternated, so drift in machine load hits every side alike
+            single = clients(port, 1, args.tokens)
+            result.single += single
+            result.single_wall.append(wall_rate(single))
+            if peer.name == "llamacli":
+                result.runs.append(llamacli_run(args, env))
+            quad = clients(port, 4, args.tokens)
+            result.quad_wall.append(wall_rate(quad))
+            result.quad_tokens |= {s.tokens for s in quad}
+        for _ in range(args.ttft_rounds if peer.ttft else 0):
+            result.idle.append(stream_chat(port, body(8)).ttft)
+            result.loaded.append(ttft_loaded(port, args.tokens))
+    return result
+
+
+def native_server() -> tuple[Path | None, str | None]:
+    """llama-server built from the same llama.cpp as llamacli's (once, minutes), or why not."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "native_tools.sh"), "llama-server"], capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        return None, "scripts/native_tools.sh llama-server failed: " + " | ".join(out.stderr.splitlines()[-2:])
+    return Path(out.stdout.strip().splitlines()[-1]) / "llama-server", None
+
+
+def peers(args: argparse.Namespace, model: Path) -> list[Peer]:
+    """The servers to compare, each with the reason it is skipped if it cannot run here."""
+    t, ctx = str(args.threads), str(args.ctx)
+    ours = Peer(
+        "llamacli", lambda p: [str(BIN / "llamacli"), "serve", MODEL, "--host", HOST, "--port", str(p),
+                               "--parallel", "4", "--ctx", ctx, "--threads", t], "/health", ttft=True,
+    )  # fmt: skip
+    help_ = subprocess.run([str(BIN / "llamacli"), "serve", "--help"], capture_output=True)
+    if help_.returncode != 0:
+        ours.skipped = "this llamacli has no serve command"
+    binary, why = native_server() if "llama-server" in args.peers else (None, None)
+    native = Peer(
+        "llama-server", lambda p: [str(binary), "-m", str(model), "-a", MODEL, "--host", HOST, "--port", str(p),
+                                   "-np", "4", "-c", str(4 * args.ctx), "-t", t, "-tb", t], "/health", ttft=True,
+        skipped=why,
+    )  # fmt: skip
+    python = Peer(
+        "llama-cpp-python", lambda p: [sys.executable, "-m", "llama_cpp.server", "--model", str(model),
+                                       "--model_alias", MODEL, "--host", HOST, "--port", str(p), "--n_ctx", ctx,
+                                       "--n_threads", t, "--n_threads_batch", t, "--interrupt_requests", "false"],
+        "/v1/models", ttft=False,
+    )  # fmt: skip
+    missing = [name for name in EXTRAS if importlib.util.find_spec(name) is None]
+    if missing:
+        python.skipped = f"llama-cpp-python[server] extras missing: {', '.join(missing)}"
+    return [peer for peer in (ours, native, python) if peer.name in args.peers]
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "n/a"
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def p95(values: list[float]) -> float | None:
+    if len(values) < 2:
+        return values[0] if values else None
+    return statistics.quantiles(values, n=20, method="inclusive")[18]
+
+
+def ms(value: float | None) -> str:
+    return f"{value * 1000:7.0f} ms" if value is not None else "    n/a"
+
+
+def report(args: argparse.Namespace, results: dict[str, Result | str]) -> None:
+    """Print each peer's numbers, then the ratios the targets are about."""
+    print(f"model {MODEL}, -t {args.threads}, ctx {args.ctx} per slot, {args.tokens} tokens per request, greedy,")
+    print(f"medians of {args.rounds} round(s); wall tok/s = all tokens / (first request sent .. last token)")
+    print(f"{'server':<18} {'1 client tok/s':>15} {'1 client wall':>14} {'4 clients wall':>15} {'4/1':>6}")
+    one: dict[str, float | None] = {}
+    four: dict[str, float | None] = {}
+    for name, result in results.items():
+        if isinstance(result, str):
+            print(f"{name:<18} skipped: {result}")
+            one[name] = four[name] = None
+            continue
+        rate = median([s.rate for s in result.single])
+        one[name], four[name] = median(result.single_wall), median(result.quad_wall)
+        tokens = sorted({s.tokens for s in result.single} | result.quad_tokens)
+        print(f"{name:<18} {rate or 0:>13.1f}/s {one[name] or 0:>12.1f}/s {four[name] or 0:>13.1f}/s "
+              f"{ratio(four[name], one[name]):>6}   tokens per answer {tokens}")  # fmt: skip
+    ours = results.get("llamacli")
+    if isinstance(ours, Result):
+        serve, run = median([s.rate for s in ours.single]), median(ours.runs)
+        print(f"1. llamacli serve, 1 client {serve or 0:.1f} tok/s vs llamacli run --json {run or 0:.1f} tok/s:")
+        print(f"   ratio {ratio(serve, run)} (target >= 0.95)")
+    print(f"2. 4 clients / 1: llamacli serve {ratio(four.get('llamacli'), one.get('llamacli'))} (target >= 1.2), "
+          f"llama-server {ratio(four.get('llama-server'), one.get('llama-server'))}")  # fmt: skip
+    print(f"   ours / llama-server at 4 clients: {ratio(four.get('llamacli'), four.get('llama-server'))}"
+          f" (target >= 1.0), at 1 client: {ratio(one.get('llamacli'), one.get('llama-server'))}")  # fmt: skip
+    print("3. TTFT of a request arriving while 3 stream vs on the idle server (p50 / p95):")
+    for name, result in results.items():
+        if isinstance(result, Result) and result.idle:
+            idle, loaded = result.idle, result.loaded
+            print(f"   {name:<16} idle {ms(median(idle))} / {ms(p95(idle))}   loaded {ms(median(loaded))} / "
+                  f"{ms(p95(loaded))}   ratio {ratio(median(loaded), median(idle))} / "
+                  f"{ratio(p95(loaded), p95(idle))} (target <= 2x)")  # fmt: skip
+    theirs = ratio(four.get("llama-cpp-python"), one.get("llama-cpp-python"))
+    print(f"4. llama-cpp-python server 4 clients / 1: {theirs}; "
+          f"ours / its at 4 clients: {ratio(four.get('llamacli'), four.get('llama-cpp-python'))}")  # fmt: skip
+
+
+def main() -> None:
+    """Measure each peer in turn (one server up at a time) and print the numbers."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one round, 3 TTFT rounds: a smoke run")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per server")
+    parser.add_argument("--ttft-rounds", type=int, default=10)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ctx", type=int, default=2048, help="context per slot (llama-server gets 4x for -np 4)")
+    parser.add_argument("--peers", nargs="+", default=["llamacli", "llama-server", "llama-cpp-python"])
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.ttft_rounds = 1, 3
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind the `with`, so the servers die too
+    from llamacli.services.run import bundled_model
+
+    model = bundled_model()
+    if model is None:
+        sys.exit("the bundled model's package is not installed (scripts/install.sh installs it)")
+    results: dict[str, Result | str] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as directory:
+        work = Path(directory)
+        env = {**os.environ, "LLAMACLI_HOME": str(work / "home"), "HF_HUB_OFFLINE": "1"}
+        warm = [str(BIN / "llamacli"), "run", MODEL, "Hi", "-n", "4"]
+        subprocess.run(warm, env=env, capture_output=True)  # the self-test's verdict, cached in this home
+        for peer in peers(args, model):
+            if peer.skipped:
+                results[peer.name] = peer.skipped
+                continue
+            print(f"measuring {peer.name}...", file=sys.stderr)
+            try:
+                results[peer.name] = measure(peer, args, env, work)
+            except (ServerFailed, RuntimeError, OSError) as error:
+                results[peer.name] = f"failed: {error}"
+    report(args, results)
+
+
+if __name__ == "__main__":
+    main()
