@@ -84,31 +84,48 @@ def wall_rate(streams: list[Stream]) -> float:
     return sum(s.tokens for s in streams) / (max(s.last for s in streams) - min(s.sent for s in streams))
 
 
+def together(calls: list[Callable[[], Stream]]) -> list[Stream]:
+    """Run CALLS in threads and wait for all; on Ctrl-C return at once (the server's death ends them)."""
+    pool = ThreadPoolExecutor(len(calls))
+    try:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def clients(port: int, n: int, tokens: int) -> list[Stream]:
     """N streaming clients started together."""
     barrier = threading.Barrier(n)
-    bodies = [body(tokens) for _ in range(n)]
 
-    def one(request: dict[str, object]) -> Stream:
-        barrier.wait()
-        return stream_chat(port, request)
+    def one(request: dict[str, object]) -> Callable[[], Stream]:
+        def call() -> Stream:
+            barrier.wait()
+            return stream_chat(port, request)
 
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(one, bodies))
+        return call
+
+    return together([one(body(tokens)) for _ in range(n)])
 
 
 def ttft_loaded(port: int, tokens: int) -> float:
     """TTFT of a short request sent once 3 others are streaming (they run on to their end)."""
     started = [threading.Event() for _ in range(3)]
-    with ThreadPoolExecutor(3) as pool:
-        background = [pool.submit(stream_chat, port, body(tokens), event.set) for event in started]
+    requests = [body(tokens) for _ in started]
+    probe: list[Stream] = []
+
+    def background(request: dict[str, object], event: threading.Event) -> Callable[[], Stream]:
+        return lambda: stream_chat(port, request, event.set)
+
+    def probing() -> Stream:
         for event in started:
             if not event.wait(300):
                 raise RuntimeError("a background stream never started")
-        probe = stream_chat(port, body(8))
-        for future in background:
-            future.result()
-    return probe.ttft
+        probe.append(stream_chat(port, body(8)))
+        return probe[0]
+
+    together([*(background(r, e) for r, e in zip(requests, started, strict=True)), probing])
+    return probe[0].ttft
 
 
 def llamacli_run(args: argparse.Namespace, env: dict[str, str]) -> float:
@@ -236,7 +253,7 @@ def report(args: argparse.Namespace, results: dict[str, Result | str]) -> None:
 
 
 def main() -> None:
-    """Measure each peer in turn (one server up at a time) and print the numbers."""
+    """Parse the options and run; Ctrl-C stops quietly."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round, 3 TTFT rounds: a smoke run")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds per server")
@@ -246,6 +263,15 @@ def main() -> None:
     parser.add_argument("--ctx", type=int, default=2048, help="context per slot (llama-server gets 4x for -np 4)")
     parser.add_argument("--peers", nargs="+", default=["llamacli", "llama-server", "llama-cpp-python"])
     args = parser.parse_args()
+    try:
+        run(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)  # the servers are already stopped: each `with` unwound
+        sys.exit(130)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Measure each peer in turn (one server up at a time) and print the numbers."""
     if args.quick:
         args.rounds, args.ttft_rounds = 1, 3
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind the `with`, so the servers die too

@@ -83,7 +83,7 @@ class Server:
         """SIGTERM to the whole group, SIGKILL if it lingers; idempotent."""
         if self.process is None or self.process.poll() is not None:
             return
-        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(self.process.pid, sig)
                 self.process.wait(grace)
