@@ -381,3 +381,27 @@ class DoesNotFit(LlamacliError):
         super().__init__(model, reason)
         self.model = model
         self.reason = reason
+
+
+class ServerBusy(LlamacliError):
+    """The server's queue is full (QUEUED requests wait already), or it is shutting down (0)."""
+
+    def __init__(self, queued: int) -> None:
+        super().__init__(queued)
+        self.queued = queued
+
+
+class EngineFailure(LlamacliError):
+    """llama.cpp failed in the middle of a batched generation, or the engine is closing (REASON)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class AddressNeedsKey(LlamacliError):
+    """`serve` was asked to listen beyond loopback (HOST) without an API key."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__(host)
+        self.host = host

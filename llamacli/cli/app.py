@@ -33,6 +33,7 @@ _COMMANDS: dict[str, tuple[str, str, dict[str, object]]] = {
     "hw": ("recommend_cmd", "recommend", {"help": "Alias of 'recommend'.", "epilog": "RECOMMEND_EPILOG"}),
     "doctor": ("doctor_cmd", "doctor", {"epilog": "DOCTOR_EPILOG"}),
     "paths": ("paths_cmd", "paths", {"epilog": "PATHS_EPILOG"}),
+    "serve": ("serve_cmd", "serve", {"epilog": "SERVE_EPILOG"}),
 }
 HELP = "help"  # `llamacli help [COMMAND...]`: the same as `llamacli [COMMAND...] --help`
 

@@ -353,3 +353,26 @@ def _name_taken(e: err.NameTaken) -> Words:
 @_says(USER, err.LoadWithoutName)
 def _load_without_name(_: err.LoadWithoutName) -> Words:
     return "usage: /load NAME", "'llamacli history' lists saved conversations"
+
+
+# -- the server ------------------------------------------------------------------------------------
+
+
+@_says(USER, err.ServerBusy)
+def _server_busy(e: err.ServerBusy) -> Words:
+    if e.queued == 0:
+        return "the server is shutting down", "send the request again once it is back"
+    return f"the server is busy: {e.queued} requests are waiting already", "try again in a few seconds"
+
+
+@_says(LOAD, err.EngineFailure)
+def _engine_failure(e: err.EngineFailure) -> Words:
+    return f"generation stopped: {e.reason}", None
+
+
+@_says(USAGE, err.AddressNeedsKey)
+def _address_needs_key(e: err.AddressNeedsKey) -> Words:
+    return (
+        f"refusing to listen on {e.host} without an API key: anyone who can reach it could use this machine",
+        "pass --api-key KEY (or set LLAMACLI_API_KEY), or keep the default --host 127.0.0.1",
+    )

@@ -65,14 +65,19 @@ class Model(ModelShape, ModelText):
             if self.runtime.config.max_threads is not None:
                 threads = min(threads, self.runtime.config.max_threads)
             ctx_params = ll.llama_context_default_params()
-            ctx_params.n_ctx = params.n_ctx or min(self.n_ctx_train or DEFAULT_CTX, DEFAULT_CTX)
+            window = params.n_ctx or min(self.n_ctx_train or DEFAULT_CTX, DEFAULT_CTX)
+            ctx_params.n_ctx = window * params.sequences
+            if params.sequences > 1:  # one KV stream per sequence: each has its own whole window
+                ctx_params.n_seq_max = params.sequences
+                ctx_params.kv_unified = False
             ctx_params.n_batch = ctx_params.n_ubatch = params.n_batch
             ctx_params.n_threads = ctx_params.n_threads_batch = threads
             ctx_params.no_perf = True
             self._ctx = ll.llama_init_from_model(self._model, ctx_params)
             if not self._ctx:
                 raise ModelLoadError(path, native.take_errors() or "could not create a context (out of memory?)")
-            self.n_ctx = int(ll.llama_n_ctx(self._ctx))  # may be rounded up from the request
+            self.n_ctx = int(ll.llama_n_ctx_seq(self._ctx))  # a sequence's window; may be rounded up from the request
+            self.sequences = params.sequences
             self.n_threads = threads
             # Threads chosen per token from the load (threads.py), unless the user set a number.
             self.governor = None if params.n_threads else ThreadGovernor(threads, self._set_generation_threads)

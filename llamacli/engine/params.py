@@ -17,6 +17,9 @@ class LoadParams:
     n_ctx: int | None = None  # None: min(trained context, DEFAULT_CTX)
     n_threads: int | None = None  # None: physical cores, fewer while other processes take some (threads.py)
     n_batch: int = 512
+    # Sequences the context holds at once, each with its own window of n_ctx tokens (the server's slots,
+    # engine/batch.py); 1 for run and chat.
+    sequences: int = 1
     native_log: bool = False  # let llama.cpp's own log lines through to stderr (--debug)
     probe_cache: Path | None = None  # where the self-test's verdicts are kept (probe.py); None: once per process
     reference_model: Path | None = None  # a known-good GGUF for the machine's self-test (the bundled model)

@@ -56,6 +56,10 @@ SAMPLES: list[LlamacliError] = [
     errors.LoadWithoutName(),
     errors.NoModelFits("none of the 2 downloaded models fits in 1.0 GiB.", "llama3.2:1b"),
     errors.DoesNotFit("a/b/x.gguf", "needs 9.0 GiB but this machine has 4.0 GiB to give"),
+    errors.ServerBusy(0),
+    errors.ServerBusy(64),
+    errors.EngineFailure("llama_decode failed"),
+    errors.AddressNeedsKey("0.0.0.0"),
 ]
 
 
@@ -82,11 +86,13 @@ def test_each_error_is_one_line_with_a_documented_exit_code(error: LlamacliError
 
 def test_exit_codes_follow_the_kind_of_failure() -> None:
     codes = {type(sample): messages.describe(sample).exit_code for sample in SAMPLES}
-    assert {kind for kind, code in codes.items() if code == ExitCode.USAGE} == {errors.UsageError, errors.NoPrompt}
+    usage = {errors.UsageError, errors.NoPrompt, errors.AddressNeedsKey}
+    assert {kind for kind, code in codes.items() if code == ExitCode.USAGE} == usage
     assert {kind for kind, code in codes.items() if code == ExitCode.MODEL_LOAD} == {
         errors.ModelLoadError,
         errors.EngineCrash,
         errors.TemplateError,
+        errors.EngineFailure,
     }
     assert {kind for kind, code in codes.items() if code == ExitCode.NETWORK} == {
         errors.DownloadError,
