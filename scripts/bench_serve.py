@@ -31,7 +31,9 @@ import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import count
 from pathlib import Path
 
@@ -137,25 +139,55 @@ def llamacli_run(args: argparse.Namespace, env: dict[str, str]) -> float:
     return float(json.loads(done.stdout)["stats"]["generation_tokens_per_second"])
 
 
-def measure(peer: Peer, args: argparse.Namespace, env: dict[str, str], work: Path) -> Result:
-    """Start PEER, warm it up, and take every measurement that applies to it."""
-    result = Result()
+def measure_round(peer: Peer, port: int, args: argparse.Namespace, env: dict[str, str], result: Result) -> None:
+    """One round of throughput on PEER: 1 client (and `llamacli run` after ours), then 4 clients."""
+    single = clients(port, 1, args.tokens)
+    result.single += single
+    result.single_wall.append(wall_rate(single))
+    if peer.name == "llamacli":
+        result.runs.append(llamacli_run(args, env))
+    quad = clients(port, 4, args.tokens)
+    result.quad_wall.append(wall_rate(quad))
+    result.quad_tokens |= {s.tokens for s in quad}
+
+
+def measure_ttft(port: int, args: argparse.Namespace, result: Result) -> None:
+    """One TTFT round: the short request on the idle server, then while 3 others stream."""
+    result.idle.append(stream_chat(port, body(8)).ttft)
+    result.loaded.append(ttft_loaded(port, args.tokens))
+
+
+def measure(
+    live: list[tuple[Peer, int]], results: dict[str, Result | str], args: argparse.Namespace, env: dict[str, str]
+) -> None:
+    """Every measurement, round-robin over the running servers: drift in machine load hits all alike.
+
+    The others sit idle meanwhile (blocked threads, no spinning). A server that fails is dropped.
+    """
+    steps: list[tuple[str, Callable[[Result], None]]] = []
+    for _ in range(args.rounds):
+        steps += [(peer.name, partial(measure_round, peer, port, args, env)) for peer, port in live]
+    for _ in range(args.ttft_rounds):
+        steps += [(peer.name, partial(measure_ttft, port, args)) for peer, port in live if peer.ttft]
+    for name, step in steps:
+        result = results[name]
+        if isinstance(result, Result):
+            try:
+                step(result)
+            except (RuntimeError, OSError) as error:
+                results[name] = f"failed: {error}"
+
+
+def start(peer: Peer, servers: ExitStack, env: dict[str, str], work: Path) -> int | str:
+    """PEER's port once it is up and warmed up (SERVERS stops it), or why it failed."""
     port = free_port()
-    with Server(peer.command(port), port, peer.health, work / f"{peer.name}.log", env):
+    print(f"starting {peer.name}...", file=sys.stderr)
+    try:
+        servers.enter_context(Server(peer.command(port), port, peer.health, work / f"{peer.name}.log", env))
         stream_chat(port, body(8))  # warm-up: page cache, first-request paths
-        for _ in range(args.rounds):  # alternated, so drift in machine load hits every side alike
-            single = clients(port, 1, args.tokens)
-            result.single += single
-            result.single_wall.append(wall_rate(single))
-            if peer.name == "llamacli":
-                result.runs.append(llamacli_run(args, env))
-            quad = clients(port, 4, args.tokens)
-            result.quad_wall.append(wall_rate(quad))
-            result.quad_tokens |= {s.tokens for s in quad}
-        for _ in range(args.ttft_rounds if peer.ttft else 0):
-            result.idle.append(stream_chat(port, body(8)).ttft)
-            result.loaded.append(ttft_loaded(port, args.tokens))
-    return result
+    except (ServerFailed, RuntimeError, OSError) as error:
+        return f"failed: {error}"
+    return port
 
 
 def native_server() -> tuple[Path | None, str | None]:
@@ -271,7 +303,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Measure each peer in turn (one server up at a time) and print the numbers."""
+    """Start every server, measure them round-robin, print the numbers."""
     if args.quick:
         args.rounds, args.ttft_rounds = 1, 3
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind the `with`, so the servers die too
@@ -286,15 +318,14 @@ def run(args: argparse.Namespace) -> None:
         env = {**os.environ, "LLAMACLI_HOME": str(work / "home"), "HF_HUB_OFFLINE": "1"}
         warm = [str(BIN / "llamacli"), "run", MODEL, "Hi", "-n", "4"]
         subprocess.run(warm, env=env, capture_output=True)  # the self-test's verdict, cached in this home
-        for peer in peers(args, model):
-            if peer.skipped:
-                results[peer.name] = peer.skipped
-                continue
-            print(f"measuring {peer.name}...", file=sys.stderr)
-            try:
-                results[peer.name] = measure(peer, args, env, work)
-            except (ServerFailed, RuntimeError, OSError) as error:
-                results[peer.name] = f"failed: {error}"
+        with ExitStack() as servers:
+            live: list[tuple[Peer, int]] = []
+            for peer in peers(args, model):
+                started = peer.skipped or start(peer, servers, env, work)
+                results[peer.name] = Result() if isinstance(started, int) else started
+                if isinstance(started, int):
+                    live.append((peer, started))
+            measure(live, results, args, env)
     report(args, results)
 
 
