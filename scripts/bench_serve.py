@@ -23,12 +23,14 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -38,7 +40,7 @@ from itertools import count
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_client import HOST, Server, ServerFailed, Stream, free_port, stream_chat
+from serve_client import HOST, Server, ServerFailed, Stream, cpu_seconds, free_port, machine_busy_seconds, stream_chat
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -178,12 +180,21 @@ def measure(
                 results[name] = f"failed: {error}"
 
 
-def start(peer: Peer, servers: ExitStack, env: dict[str, str], work: Path) -> int | str:
-    """PEER's port once it is up and warmed up (SERVERS stops it), or why it failed."""
+def ours(pids: list[int]) -> float:
+    """CPU seconds of this benchmark: itself, its finished children (`llamacli run`) and its servers."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + sum(map(cpu_seconds, pids))
+
+
+def start(peer: Peer, servers: ExitStack, env: dict[str, str], work: Path, pids: list[int]) -> int | str:
+    """PEER's port once it is up and warmed up (SERVERS stops it; PIDS gets its pid), or why it failed."""
     port = free_port()
     print(f"starting {peer.name}...", file=sys.stderr)
     try:
-        servers.enter_context(Server(peer.command(port), port, peer.health, work / f"{peer.name}.log", env))
+        server = servers.enter_context(Server(peer.command(port), port, peer.health, work / f"{peer.name}.log", env))
+        assert server.process is not None
+        pids.append(server.process.pid)
         stream_chat(port, body(8))  # warm-up: page cache, first-request paths
     except (ServerFailed, RuntimeError, OSError) as error:
         return f"failed: {error}"
@@ -246,8 +257,9 @@ def ms(value: float | None) -> str:
     return f"{value * 1000:7.0f} ms" if value is not None else "    n/a"
 
 
-def report(args: argparse.Namespace, results: dict[str, Result | str]) -> None:
+def report(args: argparse.Namespace, results: dict[str, Result | str], others: float) -> None:
     """Print each peer's numbers, then the ratios the targets are about."""
+    print(f"other processes used {others:.2f} of this machine's {os.cpu_count()} cores meanwhile (quiet: ~0)")
     print(f"model {MODEL}, -t {args.threads}, ctx {args.ctx} per slot, {args.tokens} tokens per request, greedy,")
     print(f"medians of {args.rounds} round(s); wall tok/s = all tokens / (first request sent .. last token)")
     print(f"{'server':<18} {'1 client tok/s':>15} {'1 client wall':>14} {'4 clients wall':>15} {'4/1':>6}")
@@ -320,13 +332,16 @@ def run(args: argparse.Namespace) -> None:
         subprocess.run(warm, env=env, capture_output=True)  # the self-test's verdict, cached in this home
         with ExitStack() as servers:
             live: list[tuple[Peer, int]] = []
+            pids: list[int] = []
             for peer in peers(args, model):
-                started = peer.skipped or start(peer, servers, env, work)
+                started = peer.skipped or start(peer, servers, env, work, pids)
                 results[peer.name] = Result() if isinstance(started, int) else started
                 if isinstance(started, int):
                     live.append((peer, started))
+            before = (time.perf_counter(), machine_busy_seconds(), ours(pids))
             measure(live, results, args, env)
-    report(args, results)
+            others = (machine_busy_seconds() - before[1] - (ours(pids) - before[2])) / (time.perf_counter() - before[0])
+    report(args, results, others)
 
 
 if __name__ == "__main__":
