@@ -116,20 +116,17 @@ def ttft_loaded(port: int, tokens: int) -> float:
     """TTFT of a short request sent once 3 others are streaming (they run on to their end)."""
     started = [threading.Event() for _ in range(3)]
     requests = [body(tokens) for _ in started]
-    probe: list[Stream] = []
 
     def background(request: dict[str, object], event: threading.Event) -> Callable[[], Stream]:
         return lambda: stream_chat(port, request, event.set)
 
-    def probing() -> Stream:
+    def probe() -> Stream:
         for event in started:
             if not event.wait(300):
                 raise RuntimeError("a background stream never started")
-        probe.append(stream_chat(port, body(8)))
-        return probe[0]
+        return stream_chat(port, body(8))
 
-    together([*(background(r, e) for r, e in zip(requests, started, strict=True)), probing])
-    return probe[0].ttft
+    return together([*(background(r, e) for r, e in zip(requests, started, strict=True)), probe])[-1].ttft
 
 
 def llamacli_run(args: argparse.Namespace, env: dict[str, str]) -> float:
@@ -176,11 +173,11 @@ def measure(
         if isinstance(result, Result):
             try:
                 step(result)
-            except (RuntimeError, OSError) as error:
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
                 results[name] = f"failed: {error}"
 
 
-def ours(pids: list[int]) -> float:
+def own_cpu_seconds(pids: list[int]) -> float:
     """CPU seconds of this benchmark: itself, its finished children (`llamacli run`) and its servers."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -338,9 +335,11 @@ def run(args: argparse.Namespace) -> None:
                 results[peer.name] = Result() if isinstance(started, int) else started
                 if isinstance(started, int):
                     live.append((peer, started))
-            before = (time.perf_counter(), machine_busy_seconds(), ours(pids))
+            before = (time.perf_counter(), machine_busy_seconds(), own_cpu_seconds(pids))
             measure(live, results, args, env)
-            others = (machine_busy_seconds() - before[1] - (ours(pids) - before[2])) / (time.perf_counter() - before[0])
+            others = (machine_busy_seconds() - before[1] - (own_cpu_seconds(pids) - before[2])) / (
+                time.perf_counter() - before[0]
+            )
     report(args, results, others)
 
 
