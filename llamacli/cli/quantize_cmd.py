@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from types import TracebackType
 from typing import Annotated, Any
@@ -108,7 +109,8 @@ def quantize(
             f"warning: {job.source} is already quantized ({job.source_type}): "
             f"requantizing to {job.target} loses more quality than quantizing the original F16 or BF16 weights"
         )
-    label = f"quantizing {job.source} to {job.target}"
+    shown = job.source_path.name if os.sep in job.source else job.source  # a path's file name fits beside the bar
+    label = f"quantizing {shown} to {job.target}"
     with QuantizeProgress(out, label, job.tensors) as progress:
         started = time.monotonic()
         result = service.quantize(job, progress.tensor, threads=threads)
