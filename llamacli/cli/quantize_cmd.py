@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import time
 from types import TracebackType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,6 +12,10 @@ from llamacli.base.sizes import format_size
 from llamacli.cli import exit_codes
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode
+
+if TYPE_CHECKING:
+    from llamacli.engine.quantizer import Worker
+    from llamacli.services.quantize import Plan, Quantized
 
 _C = ExitCode
 QUANTIZE_EPILOG = exit_codes.epilog(
@@ -100,10 +103,27 @@ def quantize(
       llamacli quantize ~/models/Llama-3.2-1B-Instruct-F16.gguf --to Q4_K_M
       llamacli quantize mymodel:f16 --to Q8_0 --name mymodel:q8
     """
-    from llamacli.services import quantize as service
+    from llamacli.engine.quantizer import Worker
 
     out = Output()
-    job = service.plan(source, to, name, allow_requantize=allow_requantize)
+    with Worker() as worker:  # started first: llama.cpp loads in it while the plan is checked
+        from llamacli.services import quantize as service
+
+        job = service.plan(source, to, name, allow_requantize=allow_requantize)
+        result = _run(out, job, worker, threads)
+    if json_output:
+        out.data(result.to_dict())
+        return
+    out.notice(
+        f"quantized {result.source} ({format_size(result.source_size)}) to {result.quant} as {result.name} "
+        f"({format_size(result.size)}) in {result.seconds:.1f} s: {result.path}"
+    )
+
+
+def _run(out: Output, job: Plan, worker: Worker, threads: int) -> Quantized:
+    """JOB in WORKER, with the warning a requantization deserves and the progress on stderr."""
+    from llamacli.services import quantize as service
+
     if job.requantize:
         out.notice(
             f"warning: {job.source} is already quantized ({job.source_type}): "
@@ -112,13 +132,4 @@ def quantize(
     shown = job.source_path.name if os.sep in job.source else job.source  # a path's file name fits beside the bar
     label = f"quantizing {shown} to {job.target}"
     with QuantizeProgress(out, label, job.tensors) as progress:
-        started = time.monotonic()
-        result = service.quantize(job, progress.tensor, threads=threads)
-    if json_output:
-        out.data(result.to_dict())
-        return
-    seconds = time.monotonic() - started
-    out.notice(
-        f"quantized {result.source} ({format_size(result.source_size)}) to {result.quant} as {result.name} "
-        f"({format_size(result.size)}) in {seconds:.1f} s: {result.path}"
-    )
+        return service.quantize(job, progress.tensor, threads=threads, started_worker=worker)

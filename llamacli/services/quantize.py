@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llamacli.base import paths
 from llamacli.errors import (
@@ -32,6 +32,9 @@ from llamacli.models.locate import locate
 from llamacli.models.store import Store, import_key
 from llamacli.services.models import DISK_MARGIN, default_import_name, import_file
 from llamacli.sizing.estimate import QUANT_BITS, quantized_size
+
+if TYPE_CHECKING:  # the worker's module is imported when a quantization starts
+    from llamacli.engine import quantizer
 
 UNQUANTIZED = frozenset({"F32", "F16", "BF16"})  # what a source may be without --allow-requantize
 FTYPES = {name: number for number, name in gguf_info.FILE_TYPES.items()}  # llama_ftype by name
@@ -155,22 +158,25 @@ def quantize(
     on_tensor: Callable[[int, int], None] = lambda done, total: None,
     env: Mapping[str, str] = os.environ,
     threads: int = 0,
+    started_worker: quantizer.Worker | None = None,
 ) -> Quantized:
-    """Run JOB: write the file (a worker process), move it into place, register it; nothing stays on failure."""
+    """Run JOB: write the file (in STARTED_WORKER, else a new worker process), move it into place, register it;
+    nothing stays on failure."""
     from llamacli.engine import quantizer
 
     job.path.parent.mkdir(parents=True, exist_ok=True)
     part = job.path.with_name(f"{job.path.stem}.{os.getpid()}.part")
     started = time.monotonic()
     try:
-        quantizer.run(
-            job.source_path,
-            part,
-            FTYPES[job.target],
-            allow_requantize=job.requantize,
-            threads=threads,
-            on_tensor=on_tensor,
-        )
+        with started_worker or quantizer.Worker() as running:
+            running.run(
+                job.source_path,
+                part,
+                FTYPES[job.target],
+                allow_requantize=job.requantize,
+                threads=threads,
+                on_tensor=on_tensor,
+            )
         os.replace(part, job.path)
     except BaseException:
         part.unlink(missing_ok=True)

@@ -33,16 +33,17 @@ def store_files(home: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
 
 
-def workers_of(home: Path) -> list[str]:
-    """Quantizer workers still writing into HOME's store (their command line names the part file)."""
+def workers_of(home: Path) -> list[int]:
+    """Quantizer workers of this test's commands still running (they inherit LLAMACLI_HOME=HOME)."""
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            command = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if "llamacli.engine.quantizer" in text and str(home) in text:
-            found.append(text)
+        if b"llamacli.engine.quantizer" in command and f"LLAMACLI_HOME={home}".encode() in environ:
+            found.append(int(proc.name))
     return found
 
 
@@ -96,6 +97,7 @@ def test_ctrl_c_mid_way_leaves_no_file_no_model_and_no_worker(f16_source: Path, 
         assert chunk, seen
         seen += chunk
     assert any(name.endswith(".part") for name in store_files(isolated))
+    assert len(workers_of(isolated)) == 1  # what the check below would miss, were it blind
     proc.send_signal(signal.SIGINT)
     rest = proc.stderr.read()
     assert proc.wait(timeout=30) == 130, seen + rest
@@ -136,3 +138,4 @@ def test_refusals_are_one_line_and_leave_nothing(isolated: Path, smollm2_path: P
         assert b"Traceback" not in result.stderr and result.stdout == b""
     assert run_cli("quantize", "smollm2:135m").returncode == 2  # --to is required
     assert store_files(isolated) == []
+    assert workers_of(isolated) == []  # the worker started ahead of the checks was stopped
