@@ -22,8 +22,7 @@ QUANTIZE_EPILOG = exit_codes.epilog(
     (_C.OK, "success: the new model is registered under its name"),
     (
         _C.USER_ERROR,
-        "user error (unknown model or type, a quantized source without --allow-requantize, "
-        "a name in use, not enough disk)",
+        "user error (unknown model or type, already quantized, name in use, not enough disk)",
     ),
     _C.USAGE,
     (_C.MODEL_LOAD, "the source is not a valid GGUF, or llama.cpp's quantizer failed (nothing is kept)"),
@@ -80,13 +79,19 @@ def quantize(
         str, typer.Option("--to", "-q", metavar="TYPE", help="Quantization type: Q2_K, Q4_K_M, Q8_0, Q6_K, F16, ...")
     ],
     name: Annotated[
-        str | None, typer.Option("--name", help="Name to register it under [default: SOURCE-type, e.g. x:f16-q4_k_m].")
+        str | None,
+        typer.Option(
+            "--name", metavar="NAME", help="Name to register it under [default: SOURCE-type, e.g. x:f16-q4_k_m]."
+        ),
     ] = None,
     allow_requantize: Annotated[
         bool, typer.Option("--allow-requantize", help="Accept a source that is already quantized (loses quality).")
     ] = False,
     threads: Annotated[
-        int, typer.Option("--threads", "-t", min=0, help="CPU threads (0: every hardware thread, as llama-quantize).")
+        int,
+        typer.Option(
+            "--threads", "-t", min=0, metavar="N", help="CPU threads (0: every hardware thread, as llama-quantize)."
+        ),
     ] = 0,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: name, path, sizes, seconds.")
