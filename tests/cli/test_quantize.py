@@ -139,3 +139,19 @@ def test_refusals_are_one_line_and_leave_nothing(isolated: Path, smollm2_path: P
     assert run_cli("quantize", "smollm2:135m").returncode == 2  # --to is required
     assert store_files(isolated) == []
     assert workers_of(isolated) == []  # the worker started ahead of the checks was stopped
+
+
+@pytest.mark.slow
+def test_a_failure_of_llama_cpp_s_quantizer_is_one_line_and_keeps_nothing(
+    smollm2_path: Path, tmp_path: Path, isolated: Path
+) -> None:
+    from tests.support.gguf_factory import copy_gguf
+
+    # Its header says F16, so the plan lets it through; llama.cpp finds Q4_1 tensors and refuses to requantize.
+    liar = copy_gguf(smollm2_path, tmp_path / "claims-f16.gguf", {"general.file_type": 1})
+    result = run_cli("quantize", str(liar), "--to", "Q8_0")
+    assert result.returncode == 3, result.stderr
+    [line] = result.stderr.decode().splitlines()[-1:]
+    assert line.startswith("llamacli: error: llama.cpp could not quantize") and "q4_1" in line, line
+    assert b"Traceback" not in result.stderr and result.stdout == b""
+    assert store_files(isolated) == [] and [n for n in listed() if n != "smollm2:135m"] == []
