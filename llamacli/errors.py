@@ -246,11 +246,12 @@ class OfflineRefused(LlamacliError):
 class NotEnoughDisk(LlamacliError):
     """The model does not fit in the free space of the model store."""
 
-    def __init__(self, path: Path, needed: int, free: int) -> None:
+    def __init__(self, path: Path, needed: int, free: int, purpose: str = "download") -> None:
         super().__init__(path, needed, free)
         self.path = path
         self.needed = needed
         self.free = free
+        self.purpose = purpose  # what needs the space: "download", "quantized file"
 
 
 class ModelNotPulled(LlamacliError):
@@ -538,3 +539,37 @@ class RemoteUnsupported(LlamacliError):
         self.kind = kind
         self.what = what
         self.why = why
+
+
+# -- quantize ------------------------------------------------------------------------------------
+
+
+class QuantizeNameInUse(ImportNameInUse):
+    """`quantize --name NAME` (or its default name) names a registry model (FILE None) or another model's FILE."""
+
+
+class UnknownQuantType(LlamacliError):
+    """`quantize --to TARGET`: not a type llamacli's quantizer makes (CHOICES are)."""
+
+    def __init__(self, target: str, choices: list[str]) -> None:
+        super().__init__(target, choices)
+        self.target = target
+        self.choices = choices
+
+
+class RequantizeRefused(LlamacliError):
+    """SOURCE is already quantized (QUANT): quantizing it again loses more quality, so it needs a flag."""
+
+    def __init__(self, source: str, quant: str) -> None:
+        super().__init__(source, quant)
+        self.source = source
+        self.quant = quant
+
+
+class QuantizeFailed(LlamacliError):
+    """llama.cpp's quantizer stopped on PATH for REASON (its first error line); nothing was kept."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason

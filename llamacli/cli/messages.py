@@ -266,7 +266,7 @@ def _name_in_use(e: err.ImportNameInUse) -> Words:
 def _disk(e: err.NotEnoughDisk) -> Words:
     return (
         f"not enough disk space in {e.path}: "
-        f"the download needs {e.needed / 2**30:.2f} GiB, {e.free / 2**30:.2f} GiB free",
+        f"the {e.purpose} needs {e.needed / 2**30:.2f} GiB, {e.free / 2**30:.2f} GiB free",
         "free some space (llamacli rm ...) or set LLAMACLI_HOME to a larger disk",
     )
 
@@ -396,6 +396,34 @@ def _document_cut(e: err.DocumentCut) -> Words:
         f"the answer was cut after {e.generated} tokens, before its JSON document closed",
         "raise -n (--max-tokens) or the context (--ctx)",
     )
+
+
+# -- quantize --------------------------------------------------------------------------------------
+
+
+@_says(USER, err.QuantizeNameInUse)
+def _quantize_name_in_use(e: err.QuantizeNameInUse) -> Words:
+    if e.file is None:
+        return f"'{e.name}' is a registry name", "choose another with --name"
+    return f"'{e.name}' already names {e.file}", "choose another --name, or remove that one first: llamacli rm NAME"
+
+
+@_says(USER, err.UnknownQuantType)
+def _unknown_quant_type(e: err.UnknownQuantType) -> Words:
+    return f"cannot quantize to '{e.target}'", "choose one of " + ", ".join(e.choices)
+
+
+@_says(USER, err.RequantizeRefused)
+def _requantize_refused(e: err.RequantizeRefused) -> Words:
+    return (
+        f"{e.source} is already quantized ({e.quant}): quantizing it again loses more quality",
+        "start from an F16, BF16 or F32 file, or add --allow-requantize",
+    )
+
+
+@_says(LOAD, err.QuantizeFailed)
+def _quantize_failed(e: err.QuantizeFailed) -> Words:
+    return f"llama.cpp could not quantize {e.path}: {e.reason}", "nothing was written"
 
 
 # The remote engines' errors are worded in their own module (registered into TABLE when it is imported).

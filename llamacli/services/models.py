@@ -274,7 +274,7 @@ def list_local(env: Mapping[str, str] = os.environ) -> list[LocalEntry]:
         path = store.file_of(m)
         if not store.intact(m):
             continue
-        source = "imported" if m.imported else f"hf.co/{m.repo}"
+        source = ("quantized" if store.made_here(m) else "imported") if m.imported else f"hf.co/{m.repo}"
         out.append(LocalEntry(display_name(m, reg), m.quant, m.size, m.parameters, m.created, path, source))
     return out
 
@@ -305,7 +305,7 @@ def remove(text: str, env: Mapping[str, str] = os.environ) -> Removed:
     store.sweep()  # what a killed pull or rm left behind goes first
     manifest = find_manifest(ref, reg, store, intact=False)  # a file replaced or cut short goes too
     if manifest is not None:
-        kept = store.file_of(manifest) if manifest.imported else None
+        kept = store.file_of(manifest) if manifest.imported and not store.made_here(manifest) else None
         return Removed(display_name(manifest, reg), store.remove(manifest), kept)
     partial_freed = sum(store.remove_partial(sha) for sha, meta in store.pending() if _same_model(meta, ref, reg))
     if partial_freed:

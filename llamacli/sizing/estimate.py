@@ -177,3 +177,19 @@ def predict_speed(shape: ModelShape, file_size: int, speed: QuantSpeed, context_
         generation=1 / (file_size / speed.generation_bytes_per_second + attention),
         prompt=speed.prompt_parameter_tokens_per_second / shape.non_embedding_parameters,
     )
+
+
+# Nominal bits per weight of each file type llamacli's `quantize` makes: llama-quantize's own sizes at
+# Llama-3-8B (tools/quantize/quantize.cpp: "Q4_K_M 4.58G" → 4.58 GiB × 8 / 8.03 B parameters), the block
+# sizes for the plain types. A small model gets more (tensors whose rows do not divide into 256-element
+# K-quant blocks fall back to a larger type; norms stay F32): SmolLM2-135M's Q2_K is 5.2 bits, Q4_K_M 6.2.
+QUANT_BITS = {
+    "Q2_K": 3.17, "Q3_K_S": 3.65, "Q3_K_M": 4.00, "Q3_K_L": 4.31, "IQ4_XS": 4.25, "IQ4_NL": 4.50,
+    "Q4_0": 4.64, "Q4_1": 5.11, "Q4_K_S": 4.68, "Q4_K_M": 4.90, "Q5_0": 5.57, "Q5_1": 6.05,
+    "Q5_K_S": 5.57, "Q5_K_M": 5.70, "Q6_K": 6.57, "Q8_0": 8.52, "F16": 16.0, "BF16": 16.0, "F32": 32.0,
+}  # fmt: skip
+
+
+def quantized_size(parameters: int, quant: str, header_bytes: int = 0) -> int:
+    """The size of a file of PARAMETERS quantized to QUANT (nominal bits per weight) with a HEADER_BYTES header."""
+    return header_bytes + math.ceil(parameters * QUANT_BITS[quant] / 8)

@@ -44,6 +44,10 @@ SAMPLES: list[LlamacliError] = [
     errors.QuantAmbiguous("a/b", "Q4_K_M", ["x-Q4_K_M.gguf", "y-Q4_K_M.gguf"]),
     errors.OfflineRefused("downloading a/b"),
     errors.NotEnoughDisk(Path("/m"), 3 * 2**30, 2**30),
+    errors.QuantizeNameInUse("mine:f16-q8_0", None),
+    errors.UnknownQuantType("Q9_9", ["Q8_0", "Q4_K_M"]),
+    errors.RequantizeRefused("smollm2:135m", "Q4_1"),
+    errors.QuantizeFailed(HERE, "requantizing from type q4_1 is disabled"),
     errors.ModelNotPulled("llama3.2:1b"),
     errors.StoreError(Path("/m/x.gguf.part"), OSError(errno.ENOSPC, "No space left on device")),
     errors.OutsideStore(Path("/m/blobs/x"), Path("/m")),
@@ -108,6 +112,7 @@ def test_exit_codes_follow_the_kind_of_failure() -> None:
         errors.EngineCrash,
         errors.TemplateError,
         errors.EngineFailure,
+        errors.QuantizeFailed,
     }
     assert {kind for kind, code in codes.items() if code == ExitCode.NETWORK} == {
         errors.DownloadError,
