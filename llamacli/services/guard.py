@@ -32,12 +32,18 @@ GUARD_CTX = 4096  # the task and categories take about 300 tokens; the rest is t
 class GuardModel(Protocol):
     """What the guard needs of a loaded model (engine.Model): raw tokens in, a constrained answer out."""
 
-    n_params: int
+    @property
+    def n_params(self) -> int: ...
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...
 
     def stream_tokens(
-        self, prompt: Sequence[int], params: GenerationParams, boundaries: Sequence[int] = (), *, conversation: bool = False
+        self,
+        prompt: Sequence[int],
+        params: GenerationParams,
+        boundaries: Sequence[int] = (),
+        *,
+        conversation: bool = False,
     ) -> Iterator[Event]: ...
 
     def close(self) -> None: ...
@@ -133,6 +139,7 @@ def open_guard(
 
     from llamacli.services import loading
 
-    choice = loading.choose(reference or DEFAULT_GUARD, load_params(base), dataclasses.replace(policy, remote=None), feedback, env)
+    local_only = dataclasses.replace(policy, remote=None)
+    choice = loading.choose(reference or DEFAULT_GUARD, load_params(base), local_only, feedback, env)
     with feedback.loading(choice.local.name):
         return Guard(choice.local.name, loading.load(choice))
