@@ -25,7 +25,7 @@ HEAVY_FIXTURES = frozenset({"model", "quantized", "hub_server", "hub", "calibrat
 QUICK_ENV = "LLAMACLI_TEST_QUICK"
 
 # Commands that load the model (or calibrate, which loads it) on their way to exit 0.
-LOADING_COMMANDS = frozenset({"run", "chat", "recommend", "hw"})
+LOADING_COMMANDS = frozenset({"run", "chat", "recommend", "hw", "guard"})
 # Commands that load the model whatever their exit code (`doctor` runs the bundled model offline).
 ALWAYS_LOADING_COMMANDS = frozenset({"doctor"})
 
