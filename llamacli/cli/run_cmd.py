@@ -11,7 +11,6 @@ import typer
 
 from llamacli.cli import exit_codes, guarding, options
 from llamacli.cli.output import Output
-from llamacli.engine.chat_template import Message
 from llamacli.errors import ExitCode, InvalidValue, LlamacliError
 from llamacli.models import references
 
@@ -181,6 +180,7 @@ def _run_guarded(
     screened before a word of it is printed (so it is not streamed). --json says what the guard said, and
     still prints its object when the guard blocks (without text); stdout has nothing else then."""
     from llamacli.cli import loading, structured_view
+    from llamacli.engine.chat_template import Message
     from llamacli.errors import GuardBlocked
     from llamacli.services import run as service
     from llamacli.services import structured

@@ -141,5 +141,5 @@ def test_the_llama_guard_entries_are_guards_from_ungated_gguf_repositories() -> 
 def test_a_guard_flag_must_be_a_boolean(isolated: Path) -> None:
     text = '[models."x:1b"]\nguard = "yes"\nrepo = "a/b"\nparameters = 1\nlayers = 1\nkv_heads = 1\n'
     text += 'head_dim = 1\ncontext_length = 1\ndefault_quant = "Q"\nquants.Q = { file = "x.gguf", size = 1 }\n'
-    with pytest.raises(RegistryError, match="guard.* must be true or false"):
+    with pytest.raises(RegistryError, match=r"guard.* must be true or false"):
         registry.parse(text, isolated / "models.toml")
