@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     MODEL_LOAD = 3
     NETWORK = 4
+    BLOCKED = 5  # the guard (--guard, `llamacli guard`) found the prompt or the answer unsafe
     INTERRUPTED = 130
     STDOUT_CLOSED = 141  # what a shell reports for a writer killed by SIGPIPE, e.g. `llamacli run ... | head -c 5`
 
@@ -573,3 +574,22 @@ class QuantizeFailed(LlamacliError):
         super().__init__(path, reason)
         self.path = path
         self.reason = reason
+
+
+class GuardBlocked(LlamacliError):
+    """The guard model found the prompt (STAGE "prompt") or the answer ("answer") unsafe."""
+
+    def __init__(self, stage: str, guard: str, codes: tuple[str, ...], names: str) -> None:
+        super().__init__(stage, guard, codes)
+        self.stage = stage
+        self.guard = guard  # the guard model's name
+        self.codes = codes  # S1, S10...
+        self.names = names  # "S1 Violent Crimes, S10 Hate"
+
+
+class GuardUnreadable(LlamacliError):
+    """The guard model answered something that is not a verdict (its grammar should make that impossible)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text

@@ -36,6 +36,7 @@ _COMMANDS: dict[str, tuple[str, str, dict[str, object]]] = {
     "paths": ("paths_cmd", "paths", {"epilog": "PATHS_EPILOG"}),
     "serve": ("serve_cmd", "serve", {"epilog": "SERVE_EPILOG"}),
     "remotes": ("remotes_cmd", "remotes", {"epilog": "REMOTES_EPILOG"}),
+    "guard": ("guard_cmd", "guard", {"epilog": "GUARD_EPILOG"}),
 }
 HELP = "help"  # `llamacli help [COMMAND...]`: the same as `llamacli [COMMAND...] --help`
 

@@ -11,7 +11,7 @@ from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, UsageError
 from llamacli.models import references
 
-CHAT_EPILOG = exit_codes.epilog(*(code for code in ExitCode if code is not ExitCode.STDOUT_CLOSED))
+CHAT_EPILOG = exit_codes.epilog(*(code for code in ExitCode if code not in (ExitCode.STDOUT_CLOSED, ExitCode.BLOCKED)))
 
 
 def chat(

@@ -426,5 +426,22 @@ def _quantize_failed(e: err.QuantizeFailed) -> Words:
     return f"llama.cpp could not quantize {e.path}: {e.reason}", "nothing was written"
 
 
+# -- the guard -------------------------------------------------------------------------------------
+
+
+@_says(ExitCode.BLOCKED, err.GuardBlocked)
+def _guard_blocked(e: err.GuardBlocked) -> Words:
+    what = "the prompt" if e.stage == "prompt" else "the answer"
+    return f"{e.guard} found {what} unsafe: {e.names or 'no category named'}", None
+
+
+@_says(USER, err.GuardUnreadable)
+def _guard_unreadable(e: err.GuardUnreadable) -> Words:
+    return (
+        f"the guard model answered something that is not a verdict: {e.text.strip()[:60]!r}",
+        "is it a Llama Guard 3 model? (--guard-model)",
+    )
+
+
 # The remote engines' errors are worded in their own module (registered into TABLE when it is imported).
 from llamacli.cli import remote_messages  # noqa: E402, F401

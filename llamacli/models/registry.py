@@ -65,6 +65,7 @@ class ModelEntry:
     default_quant: str
     quants: tuple[QuantFile, ...]
     latest: bool = False  # what the family name alone (`llama3.2`, `llama3.2:latest`) selects
+    guard: bool = False  # a safety classifier (Llama Guard), for --guard: never the picker's choice
 
     @property
     def family(self) -> str:
@@ -225,6 +226,7 @@ def _parse_entry(name: str, table: Any, path: Path, text: str) -> ModelEntry:
         default_quant=default_quant,
         quants=tuple(quants),
         latest=_flag(table, "latest", fail),
+        guard=_flag(table, "guard", fail),
     )
 
 

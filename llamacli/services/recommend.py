@@ -99,6 +99,8 @@ def candidates(reg: Registry, sizer: Sizer, n_ctx: int | None) -> list[Candidate
     assert sizer.calibration is not None  # speeds need one
     out: list[Candidate] = []
     for entry in reg:
+        if entry.guard:  # a classifier, not a model to talk to
+            continue
         shape = shape_of_entry(entry, sizer.calibration)
         for quant in entry.quants:
             bits = estimate.bits_per_weight(quant.size, entry.parameters)
@@ -125,7 +127,7 @@ def only_local_model(env: Mapping[str, str] = os.environ) -> LocalModel | None:
     """The downloaded registry model when there is exactly one (nothing to rank), else None."""
     reg = registry.load(env)
     found: list[LocalModel] = []
-    for entry in reg:
+    for entry in (e for e in reg if not e.guard):
         for quant in entry.quants:
             name = entry.short_name(quant)
             try:

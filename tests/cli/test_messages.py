@@ -67,6 +67,8 @@ SAMPLES: list[LlamacliError] = [
     errors.SchemaUnsupported("minimum", "#/properties/age", "llama.cpp's grammar cannot enforce it"),
     errors.SchemaUnsupported("$ref", "#", "only references inside the schema (#/...) are followed"),
     errors.DocumentCut(256),
+    errors.GuardBlocked("prompt", "llama-guard3:1b", ("S1", "S10"), "S1 Violent Crimes, S10 Hate"),
+    errors.GuardUnreadable("maybe"),
     errors.UnknownRemote("gpu", ["box"]),
     errors.RemoteError("http://gpu:8000"),
     errors.RemoteUnreachable("http://gpu:8000", "[Errno 111] Connection refused"),

@@ -27,7 +27,7 @@ HEAVY_FIXTURES = frozenset(
 QUICK_ENV = "LLAMACLI_TEST_QUICK"
 
 # Commands that load the model (or calibrate, which loads it, or quantize it) on their way to exit 0.
-LOADING_COMMANDS = frozenset({"run", "chat", "recommend", "hw", "quantize"})
+LOADING_COMMANDS = frozenset({"run", "chat", "recommend", "hw", "quantize", "guard"})
 # Commands that load the model whatever their exit code (`doctor` runs the bundled model offline).
 ALWAYS_LOADING_COMMANDS = frozenset({"doctor"})
 
