@@ -69,6 +69,7 @@ class Candidate:
     default_ctx: int = 0  # the model's default context: above n_ctx when that was shrunk to fit
     least: int = 0  # memory at the smallest context it may shrink to, least_ctx (0: memory.total)
     least_ctx: int = 0
+    active_parameters: int = 0  # a mixture of experts' parameters per token (0: dense, all of them)
 
     @property
     def bits(self) -> float:
