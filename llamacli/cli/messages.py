@@ -139,11 +139,11 @@ def _does_not_fit(e: err.DoesNotFit) -> Words:
         return (
             f"{e.model} {e.reason}",
             f"run it on the remote '{where}' instead: llamacli run {where}/MODEL "
-            f"('llamacli list --remote {where}' names its models), or add --force to download it anyway",
+            f"('llamacli list --remote {where}' names its models), or 'llamacli pull --force' downloads it anyway",
         )
     return (
         f"{e.model} {e.reason}",
-        "pick a smaller model or quant ('llamacli recommend'), or add --force to download it anyway",
+        "pick a smaller model or quant ('llamacli recommend'), or 'llamacli pull --force' downloads it anyway",
     )
 
 
