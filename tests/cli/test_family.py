@@ -156,3 +156,13 @@ def test_recommend_names_the_mixture_of_experts_and_ranks_it_below_a_dense_70b(c
     assert data["pick"] == "llama3.3:70b"
     text = run_cli("recommend", "--memory", "64G", "--min-speed", "0").stdout.decode()
     assert "108.0B (17.0B active)" in text and "Mixture of experts: llama4:scout (17.0B active)" in text
+
+
+@pytest.mark.slow
+def test_run_of_a_local_model_that_will_not_fit_names_the_remote_in_its_warning(isolated: Path) -> None:
+    configure(isolated, '[remotes.box]\nurl = "http://127.0.0.1:9"\n')
+    tight = run_cli("run", "smollm2:135m", "Hi", "-n", "2", env={"LLAMACLI_MEMORY": "100M"})
+    assert tight.returncode == 0, tight.stderr
+    warning = tight.stderr.decode()
+    assert warning.startswith("warning: smollm2:135m does not fit") and warning.count("\n") == 1
+    assert warning.rstrip().endswith("; or run it on the remote 'box': llamacli run box/MODEL")
