@@ -377,12 +377,16 @@ class NoModelFits(LlamacliError):
 
 
 class DoesNotFit(LlamacliError):
-    """The model needs more memory than this machine has to give (checked before downloading)."""
+    """The model needs more memory than this machine has to give (checked before downloading).
 
-    def __init__(self, model: str, reason: str) -> None:
-        super().__init__(model, reason)
+    REMOTES: the configured remote engines (`[remotes.NAME]`) it could run on instead.
+    """
+
+    def __init__(self, model: str, reason: str, remotes: tuple[str, ...] = ()) -> None:
+        super().__init__(model, reason, remotes)
         self.model = model
         self.reason = reason
+        self.remotes = remotes
 
 
 class ServerBusy(LlamacliError):

@@ -134,9 +134,16 @@ def _no_fit(e: err.NoModelFits) -> Words:
 
 @_says(USER, err.DoesNotFit)
 def _does_not_fit(e: err.DoesNotFit) -> Words:
+    if e.remotes:
+        where = e.remotes[0]
+        return (
+            f"{e.model} {e.reason}",
+            f"run it on the remote '{where}' instead: llamacli run {where}/MODEL "
+            f"('llamacli list --remote {where}' names its models), or 'llamacli pull --force' downloads it anyway",
+        )
     return (
         f"{e.model} {e.reason}",
-        "pick a smaller model or quant ('llamacli recommend'), or add --force to download it anyway",
+        "pick a smaller model or quant ('llamacli recommend'), or 'llamacli pull --force' downloads it anyway",
     )
 
 
