@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from llamacli.cli import exit_codes, options
+from llamacli.cli import exit_codes, guarding, options
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, UsageError
 from llamacli.models import references
@@ -47,6 +47,8 @@ def chat(
     offline: options.Offline = False,
     pull: options.PullBest = False,
     remote: options.Remote = None,
+    guard: guarding.ChatGuardFlag = False,
+    guard_model: guarding.GuardModel = None,
 ) -> None:
     """Chat with a model; every turn is saved. /help inside lists the commands.
 
@@ -59,6 +61,7 @@ def chat(
       llamacli chat --continue          (the latest conversation)
       llamacli chat --continue 12       (conversation 12, or a /save name)
       llamacli chat --schema 'name, age int'   (every answer a JSON object; /set format off)
+      llamacli chat --guard             (messages and answers screened by llama-guard3:1b)
 
     Every option's default can be set in config.toml (README: Configuration).
     """
@@ -84,6 +87,8 @@ def chat(
         conversation=conversation,
         verbose=verbose,
         output=output,
+        guard=guard,
+        guard_model=guard_model,
     )
 
 

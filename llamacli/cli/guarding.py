@@ -25,6 +25,14 @@ GuardFlag = Annotated[
         " (default llama-guard3:1b); unsafe: exit 5. The answer is printed once checked, not streamed.",
     ),
 ]
+ChatGuardFlag = Annotated[
+    bool,
+    typer.Option(
+        "--guard",
+        help="Screen each message before it is sent and each answer after it with a Llama Guard 3 model"
+        " (default llama-guard3:1b); unsafe: one line, the chat goes on. Answers show once checked, not streamed.",
+    ),
+]
 GuardModel = Annotated[
     str | None,
     typer.Option("--guard-model", metavar="MODEL", help="The guard model (implies --guard)."),

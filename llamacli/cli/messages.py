@@ -438,8 +438,7 @@ def _quantize_failed(e: err.QuantizeFailed) -> Words:
 
 @_says(ExitCode.BLOCKED, err.GuardBlocked)
 def _guard_blocked(e: err.GuardBlocked) -> Words:
-    what = "the prompt" if e.stage == "prompt" else "the answer"
-    return f"{e.guard} found {what} unsafe: {e.names or 'no category named'}", None
+    return f"{e.guard} found the {e.stage} unsafe: {e.names or 'no category named'}", None  # prompt, message, answer
 
 
 @_says(USER, err.GuardUnreadable)

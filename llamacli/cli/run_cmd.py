@@ -140,7 +140,17 @@ def run(
     if not prompt.strip() and not json_output and sys.stdin.isatty() and sys.stdout.isatty():
         from llamacli.cli.chat_ui import start_chat  # `run MODEL` on a terminal, no prompt: a chat
 
-        start_chat(reference, chosen.load, chosen.gen, policy, system=chosen.system, verbose=verbose, output=output)
+        start_chat(
+            reference,
+            chosen.load,
+            chosen.gen,
+            policy,
+            system=chosen.system,
+            verbose=verbose,
+            output=output,
+            guard=guard,
+            guard_model=guard_model,
+        )
         return
     text = service.compose_prompt(prompt, _read_stdin(out))
     if guarding.wanted(guard, guard_model):

@@ -65,18 +65,39 @@ def params(codes: Sequence[str] = guard_format.SMALL_CODES) -> GenerationParams:
     )
 
 
-def classify(
-    model: GuardModel, text: str, role: Role = "user", conversation: Sequence[Message] = (), codes: Sequence[str] = ()
-) -> Screening:
-    """The guard's verdict on TEXT, said by ROLE after CONVERSATION, against CODES (default: what it was trained on)."""
-    codes = tuple(codes) or guard_format.codes_for(model.n_params)
+def prompt_tokens(
+    model: GuardModel, text: str, role: Role = "user", conversation: Sequence[Message] = ()
+) -> tuple[list[int], list[int]]:
+    """The guard's prompt about TEXT (said by ROLE after CONVERSATION) as MODEL's tokens, and where its shared
+    start (the task and the categories) ends, for the prompt cache ([] when the tokens do not split there)."""
+    codes = guard_format.codes_for(model.n_params)
     full = guard_format.prompt(guard_format.turns(text, role, conversation), codes)
     tokens = model.tokenize(full, add_special=False)  # the prompt writes its own begin-of-text token
     prefix = model.tokenize(guard_format.shared_prefix(codes), add_special=False)
     boundaries = [len(prefix)] if 0 < len(prefix) < len(tokens) and tokens[: len(prefix)] == prefix else []
+    return tokens, boundaries
+
+
+def params_for(model: GuardModel) -> GenerationParams:
+    """The sampling for MODEL as a guard: its grammar allows the categories it was trained on."""
+    return params(guard_format.codes_for(model.n_params))
+
+
+def last_turn(messages: Sequence[Message]) -> tuple[str, list[Message]]:
+    """What a request asks the guard about: its last user message, and the conversation before it."""
+    spoken = [m for m in messages if m.role in ("user", "assistant")]
+    for index in range(len(spoken) - 1, -1, -1):
+        if spoken[index].role == "user":
+            return spoken[index].content, spoken[:index]
+    return "", []
+
+
+def classify(model: GuardModel, text: str, role: Role = "user", conversation: Sequence[Message] = ()) -> Screening:
+    """The guard's verdict on TEXT, said by ROLE after CONVERSATION, against the categories it was trained on."""
+    tokens, boundaries = prompt_tokens(model, text, role, conversation)
     pieces: list[str] = []
     stats = None
-    for event in model.stream_tokens(tokens, params(codes), boundaries):
+    for event in model.stream_tokens(tokens, params_for(model), boundaries):
         if isinstance(event, TextDelta):
             pieces.append(event.text)
         elif isinstance(event, Finished):
@@ -143,3 +164,11 @@ def open_guard(
     choice = loading.choose(reference or DEFAULT_GUARD, load_params(base), local_only, feedback, env)
     with feedback.loading(choice.local.name):
         return Guard(choice.local.name, loading.load(choice))
+
+
+def judge(guard: str, stage: str, answer: str) -> Verdict:
+    """The verdict in a guard's ANSWER (generated elsewhere, e.g. by the server's engine) on the STAGE;
+    GuardBlocked when it is unsafe, GuardUnreadable when it is no verdict."""
+    verdict = guard_format.parse(answer)
+    blocked(guard, stage, verdict)
+    return verdict
