@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     MODEL_LOAD = 3
     NETWORK = 4
+    BLOCKED = 5  # the guard (--guard, `llamacli guard`) found the prompt or the answer unsafe
     INTERRUPTED = 130
     STDOUT_CLOSED = 141  # what a shell reports for a writer killed by SIGPIPE, e.g. `llamacli run ... | head -c 5`
 
@@ -246,11 +247,12 @@ class OfflineRefused(LlamacliError):
 class NotEnoughDisk(LlamacliError):
     """The model does not fit in the free space of the model store."""
 
-    def __init__(self, path: Path, needed: int, free: int) -> None:
+    def __init__(self, path: Path, needed: int, free: int, purpose: str = "download") -> None:
         super().__init__(path, needed, free)
         self.path = path
         self.needed = needed
         self.free = free
+        self.purpose = purpose  # what needs the space: "download", "quantized file"
 
 
 class ModelNotPulled(LlamacliError):
@@ -375,12 +377,16 @@ class NoModelFits(LlamacliError):
 
 
 class DoesNotFit(LlamacliError):
-    """The model needs more memory than this machine has to give (checked before downloading)."""
+    """The model needs more memory than this machine has to give (checked before downloading).
 
-    def __init__(self, model: str, reason: str) -> None:
-        super().__init__(model, reason)
+    REMOTES: the configured remote engines (`[remotes.NAME]`) it could run on instead.
+    """
+
+    def __init__(self, model: str, reason: str, remotes: tuple[str, ...] = ()) -> None:
+        super().__init__(model, reason, remotes)
         self.model = model
         self.reason = reason
+        self.remotes = remotes
 
 
 class ServerBusy(LlamacliError):
@@ -557,3 +563,56 @@ class AdapterLoadError(LlamacliError):
         super().__init__(adapter, reason)
         self.adapter = adapter
         self.reason = reason
+
+
+# -- quantize ------------------------------------------------------------------------------------
+
+
+class QuantizeNameInUse(ImportNameInUse):
+    """`quantize --name NAME` (or its default name) names a registry model (FILE None) or another model's FILE."""
+
+
+class UnknownQuantType(LlamacliError):
+    """`quantize --to TARGET`: not a type llamacli's quantizer makes (CHOICES are)."""
+
+    def __init__(self, target: str, choices: list[str]) -> None:
+        super().__init__(target, choices)
+        self.target = target
+        self.choices = choices
+
+
+class RequantizeRefused(LlamacliError):
+    """SOURCE is already quantized (QUANT): quantizing it again loses more quality, so it needs a flag."""
+
+    def __init__(self, source: str, quant: str) -> None:
+        super().__init__(source, quant)
+        self.source = source
+        self.quant = quant
+
+
+class QuantizeFailed(LlamacliError):
+    """llama.cpp's quantizer stopped on PATH for REASON (its first error line); nothing was kept."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path = path
+        self.reason = reason
+
+
+class GuardBlocked(LlamacliError):
+    """The guard model found the prompt (STAGE "prompt") or the answer ("answer") unsafe."""
+
+    def __init__(self, stage: str, guard: str, codes: tuple[str, ...], names: str) -> None:
+        super().__init__(stage, guard, codes)
+        self.stage = stage
+        self.guard = guard  # the guard model's name
+        self.codes = codes  # S1, S10...
+        self.names = names  # "S1 Violent Crimes, S10 Hate"
+
+
+class GuardUnreadable(LlamacliError):
+    """The guard model answered something that is not a verdict (its grammar should make that impossible)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text

@@ -45,3 +45,10 @@ def format_parameters(n: int | None) -> str:
     if not n:
         return "-"
     return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+
+
+def format_active_parameters(total: int | None, active: int | None) -> str:
+    """A parameter count that names a mixture of experts' active share: 108.0B (17.0B active)."""
+    if not active or not total or active >= total:
+        return format_parameters(total)
+    return f"{format_parameters(total)} ({format_parameters(active)} active)"

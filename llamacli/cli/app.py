@@ -29,12 +29,14 @@ _COMMANDS: dict[str, tuple[str, str, dict[str, object]]] = {
     "show": ("models_cmd", "show", {"epilog": "SHOW_EPILOG"}),
     "import": ("models_cmd", "import_", {"epilog": "IMPORT_EPILOG"}),
     "models": ("models_cmd", "catalog", {"epilog": "LIST_EPILOG"}),
+    "quantize": ("quantize_cmd", "quantize", {"epilog": "QUANTIZE_EPILOG"}),
     "recommend": ("recommend_cmd", "recommend", {"epilog": "RECOMMEND_EPILOG"}),
     "hw": ("recommend_cmd", "recommend", {"help": "Alias of 'recommend'.", "epilog": "RECOMMEND_EPILOG"}),
     "doctor": ("doctor_cmd", "doctor", {"epilog": "DOCTOR_EPILOG"}),
     "paths": ("paths_cmd", "paths", {"epilog": "PATHS_EPILOG"}),
     "serve": ("serve_cmd", "serve", {"epilog": "SERVE_EPILOG"}),
     "remotes": ("remotes_cmd", "remotes", {"epilog": "REMOTES_EPILOG"}),
+    "guard": ("guard_cmd", "guard", {"epilog": "GUARD_EPILOG"}),
 }
 HELP = "help"  # `llamacli help [COMMAND...]`: the same as `llamacli [COMMAND...] --help`
 

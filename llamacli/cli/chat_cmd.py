@@ -6,12 +6,12 @@ from typing import Annotated
 
 import typer
 
-from llamacli.cli import exit_codes, options
+from llamacli.cli import exit_codes, guarding, options
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, UsageError
 from llamacli.models import references
 
-CHAT_EPILOG = exit_codes.epilog(*(code for code in ExitCode if code is not ExitCode.STDOUT_CLOSED))
+CHAT_EPILOG = exit_codes.epilog(*(code for code in ExitCode if code not in (ExitCode.STDOUT_CLOSED, ExitCode.BLOCKED)))
 
 
 def chat(
@@ -48,6 +48,8 @@ def chat(
     offline: options.Offline = False,
     pull: options.PullBest = False,
     remote: options.Remote = None,
+    guard: guarding.ChatGuardFlag = False,
+    guard_model: guarding.GuardModel = None,
 ) -> None:
     """Chat with a model; every turn is saved. /help inside lists the commands.
 
@@ -61,6 +63,7 @@ def chat(
       llamacli chat --continue 12       (conversation 12, or a /save name)
       llamacli chat --schema 'name, age int'   (every answer a JSON object; /set format off)
       llamacli chat smollm2:135m --lora pirate.gguf   (a LoRA adapter, named in /show; docs/lora.md)
+      llamacli chat --guard             (messages and answers screened by llama-guard3:1b)
 
     Every option's default can be set in config.toml (README: Configuration).
     """
@@ -86,6 +89,8 @@ def chat(
         conversation=conversation,
         verbose=verbose,
         output=output,
+        guard=guard,
+        guard_model=guard_model,
     )
 
 

@@ -17,11 +17,13 @@ from llamacli.cli.output import Output
 from llamacli.errors import LlamacliError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from llamacli.cli.chat_input import PlainInput, TerminalInput
     from llamacli.engine import GenerationParams, LoadParams
-    from llamacli.services.chat import ChatSession, Notice
+    from llamacli.services.chat import ChatEvent, ChatSession, Notice
+    from llamacli.services.chat_guard import ChatGuard
+    from llamacli.services.guard import Guard
     from llamacli.services.loading import Policy
     from llamacli.services.structured import OutputFormat
 
@@ -37,14 +39,17 @@ def start_chat(
     conversation: str | None = None,
     verbose: bool = False,
     output: OutputFormat | None = None,
+    guard: bool = False,
+    guard_model: str | None = None,
 ) -> None:
     """Open the session (resuming one if asked) and run the loop until /bye or Ctrl-D; every answer in
-    OUTPUT's format, if given."""
-    from llamacli.cli import loading
+    OUTPUT's format, if given; with GUARD (or GUARD_MODEL), every message and answer screened."""
+    from llamacli.cli import guarding, loading
     from llamacli.history.database import History
     from llamacli.services import chat_start
 
     out = Output()
+    loaded = guarding.open_guard(out, guard_model, load, policy) if guarding.wanted(guard, guard_model) else None
     history = History.open()
     try:
         session = chat_start.start(
@@ -62,12 +67,20 @@ def start_chat(
         session.set_format(output)
         if verbose:
             out.dim(session.model.runtime_summary())
-        _run(out, session)
+        _run(out, session, _chat_guard(session, loaded))
     finally:
         history.close()
+        if loaded is not None:
+            loaded.close()
 
 
-def _run(out: Output, session: ChatSession) -> None:
+def _chat_guard(session: ChatSession, loaded: Guard | None) -> ChatGuard | None:
+    from llamacli.services.chat_guard import ChatGuard
+
+    return ChatGuard(session, loaded) if loaded is not None else None
+
+
+def _run(out: Output, session: ChatSession, guard: ChatGuard | None = None) -> None:
     """The loop, on a terminal's line editor or a plain reader of piped lines; the model is freed after."""
     from llamacli.cli.chat_input import PlainInput, TerminalInput
 
@@ -76,7 +89,9 @@ def _run(out: Output, session: ChatSession) -> None:
     try:
         if interactive:
             _welcome(out, session)
-        _loop(out, session, reader)
+            if guard is not None:
+                out.dim(f"{guard.guard.name} checks every message and answer: answers show once checked.")
+        _loop(out, session, reader, guard)
     finally:
         session.close()
 
@@ -109,12 +124,13 @@ def _notifier(out: Output) -> Callable[[Notice], None]:
     return notify
 
 
-def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput) -> None:
+def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput, guard: ChatGuard | None) -> None:
     from llamacli.cli.chat_view import show_answer
-    from llamacli.errors import ChatCommandError, LoadWithoutName, NameTaken, NotSaved
+    from llamacli.errors import ChatCommandError, GuardBlocked, LoadWithoutName, NameTaken, NotSaved
     from llamacli.services import chat_commands
 
-    said_in_chat = (ChatCommandError, LoadWithoutName, NameTaken, NotSaved)  # a slash command's mistake
+    # a slash command's mistake, or the guard's block: one line, the chat goes on
+    said_in_chat = (ChatCommandError, LoadWithoutName, NameTaken, NotSaved, GuardBlocked)
 
     while (line := reader.read()) is not None:
         try:
@@ -122,13 +138,18 @@ def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput)
             if isinstance(parsed, str):
                 if not parsed.strip():
                     continue
-                show_answer(out, session.say(parsed), stats=session.show_stats, output=session.output)
+                if guard is not None:
+                    with out.status("Checking the message…"):
+                        guard.check_message(parsed)
+                answer = session.say(parsed)
+                show_answer(out, _checked(out, guard, answer), stats=session.show_stats, output=session.output)
                 continue
             reply = session.run(parsed)
             for text in reply.lines:
                 out.notice(text)
             if reply.answer is not None:
-                show_answer(out, reply.answer, stats=session.show_stats, output=session.output)
+                answer = _checked(out, guard, reply.answer)
+                show_answer(out, answer, stats=session.show_stats, output=session.output)
             if reply.exit:
                 return
         except said_in_chat as e:
@@ -138,3 +159,15 @@ def _loop(out: Output, session: ChatSession, reader: TerminalInput | PlainInput)
             out.error(said.text, said.hint)
         except KeyboardInterrupt:  # e.g. during a /model load: back to the prompt, the chat goes on
             out.notice("(interrupted)")
+
+
+def _checked(out: Output, guard: ChatGuard | None, events: Iterator[ChatEvent]) -> Iterator[ChatEvent]:
+    """EVENTS as they come without a guard; with one, the answer generated whole under a status line, then
+    screened (GuardBlocked when unsafe), then replayed for show_answer."""
+    if guard is None:
+        return events
+    with out.status("Writing the answer (shown once the guard has checked it)…"):
+        held = guard.hold(events)
+    with out.status("Checking the answer…"):
+        guard.check_answer(held)
+    return (event for event in held)

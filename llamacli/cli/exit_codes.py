@@ -13,6 +13,7 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.USAGE: "usage error (unknown option, missing argument)",
     ExitCode.MODEL_LOAD: "the model failed to load (corrupt, truncated or unsupported file)",
     ExitCode.NETWORK: "network or download failure",
+    ExitCode.BLOCKED: "blocked by the guard (the prompt or the answer is unsafe)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
     ExitCode.STDOUT_CLOSED: "stdout was closed early (e.g. piped into head)",
 }

@@ -134,9 +134,16 @@ def _no_fit(e: err.NoModelFits) -> Words:
 
 @_says(USER, err.DoesNotFit)
 def _does_not_fit(e: err.DoesNotFit) -> Words:
+    if e.remotes:
+        where = e.remotes[0]
+        return (
+            f"{e.model} {e.reason}",
+            f"run it on the remote '{where}' instead: llamacli run {where}/MODEL "
+            f"('llamacli list --remote {where}' names its models), or 'llamacli pull --force' downloads it anyway",
+        )
     return (
         f"{e.model} {e.reason}",
-        "pick a smaller model or quant ('llamacli recommend'), or add --force to download it anyway",
+        "pick a smaller model or quant ('llamacli recommend'), or 'llamacli pull --force' downloads it anyway",
     )
 
 
@@ -279,7 +286,7 @@ def _name_in_use(e: err.ImportNameInUse) -> Words:
 def _disk(e: err.NotEnoughDisk) -> Words:
     return (
         f"not enough disk space in {e.path}: "
-        f"the download needs {e.needed / 2**30:.2f} GiB, {e.free / 2**30:.2f} GiB free",
+        f"the {e.purpose} needs {e.needed / 2**30:.2f} GiB, {e.free / 2**30:.2f} GiB free",
         "free some space (llamacli rm ...) or set LLAMACLI_HOME to a larger disk",
     )
 
@@ -408,6 +415,50 @@ def _document_cut(e: err.DocumentCut) -> Words:
     return (
         f"the answer was cut after {e.generated} tokens, before its JSON document closed",
         "raise -n (--max-tokens) or the context (--ctx)",
+    )
+
+
+# -- quantize --------------------------------------------------------------------------------------
+
+
+@_says(USER, err.QuantizeNameInUse)
+def _quantize_name_in_use(e: err.QuantizeNameInUse) -> Words:
+    if e.file is None:
+        return f"'{e.name}' is a registry name", "choose another with --name"
+    return f"'{e.name}' already names {e.file}", "choose another --name, or remove that one first: llamacli rm NAME"
+
+
+@_says(USER, err.UnknownQuantType)
+def _unknown_quant_type(e: err.UnknownQuantType) -> Words:
+    return f"cannot quantize to '{e.target}'", "choose one of " + ", ".join(e.choices)
+
+
+@_says(USER, err.RequantizeRefused)
+def _requantize_refused(e: err.RequantizeRefused) -> Words:
+    return (
+        f"{e.source} is already quantized ({e.quant}): quantizing it again loses more quality",
+        "start from an F16, BF16 or F32 file, or add --allow-requantize",
+    )
+
+
+@_says(LOAD, err.QuantizeFailed)
+def _quantize_failed(e: err.QuantizeFailed) -> Words:
+    return f"llama.cpp could not quantize {e.path}: {e.reason}", "nothing was written"
+
+
+# -- the guard -------------------------------------------------------------------------------------
+
+
+@_says(ExitCode.BLOCKED, err.GuardBlocked)
+def _guard_blocked(e: err.GuardBlocked) -> Words:
+    return f"{e.guard} found the {e.stage} unsafe: {e.names or 'no category named'}", None  # prompt, message, answer
+
+
+@_says(USER, err.GuardUnreadable)
+def _guard_unreadable(e: err.GuardUnreadable) -> Words:
+    return (
+        f"the guard model answered something that is not a verdict: {e.text.strip()[:60]!r}",
+        "is it a Llama Guard 3 model? (--guard-model)",
     )
 
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llamacli.base.sizes import format_parameters, format_size
+from llamacli.base.sizes import format_active_parameters, format_parameters, format_size
 from llamacli.cli import exit_codes
-from llamacli.cli.output import Output, inert, table
+from llamacli.cli.output import Output, inert, moe_note, table
 from llamacli.cli.progress import pull_with_progress
 from llamacli.errors import ExitCode
 
@@ -280,7 +280,7 @@ def catalog(json_output: JSON = False) -> None:
             r.name + (" *" if r.default else ""),
             r.quant,
             format_size(r.size),
-            format_parameters(r.parameters),
+            format_active_parameters(r.parameters, r.active_parameters),
             r.license,
             "yes" if r.local else "-",
             str(r.n_ctx),
@@ -288,4 +288,4 @@ def catalog(json_output: JSON = False) -> None:
         ]
         for r in rows
     ]
-    out.answer(table(cells, header))
+    out.answer(table(cells, header) + moe_note([(r.name, r.active_parameters) for r in rows if r.default]))

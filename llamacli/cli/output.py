@@ -120,3 +120,16 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str], right: Sequence[
         for r in [header, *rows]
     ]
     return "".join(line.rstrip() + "\n" for line in lines)
+
+
+def moe_note(models: list[tuple[str, int | None]]) -> str:
+    """The line under a table that names its mixtures of experts and how they are sized, or nothing."""
+    from llamacli.base.sizes import format_parameters
+
+    moe = [f"{name} ({format_parameters(active)} active)" for name, active in models if active]
+    if not moe:
+        return ""
+    return (
+        f"Mixture of experts: {', '.join(moe)}: MEMORY holds every expert (the whole file); "
+        "speed follows the parameters active per token.\n"
+    )

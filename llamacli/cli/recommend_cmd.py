@@ -74,11 +74,41 @@ def recommend(
     info = native.system_info()
     machine = hardware.probe(lambda: info, native.gpu_offload)
     calib = calibrate_with_status(out, recalibrate)
-    report = service.recommend(machine, calib, memory=budget, min_speed=min_speed, n_ctx=ctx)
+    report = service.recommend(machine, calib, memory=budget, min_speed=min_speed, n_ctx=ctx, ask_remotes=True)
     if json_output:
-        out.data(report.to_dict())
+        out.data(_worded(report))
         return
     out.answer(render(report))
+
+
+def _worded(report: Report) -> dict[str, object]:
+    """The --json document, with each remote's error in the words the CLI uses for it."""
+    from llamacli.cli.messages import describe
+
+    data = report.to_dict()
+    data["remotes"] = [
+        {**option.to_dict(), "error": describe(option.error).text if option.error else None}
+        for option in report.remotes
+    ]
+    return data
+
+
+def _remote_lines(report: Report) -> list[str]:
+    """What the configured remote engines serve, offered when nothing here meets the request."""
+    from llamacli.cli.messages import describe
+
+    if not report.remotes:
+        return []
+    lines = ["", "Nothing here meets the request; the configured remote engines run on their own machines:"]
+    for option in report.remotes:
+        if option.error is not None:
+            lines.append(f"  {option.name}  {option.url}  cannot be asked: {describe(option.error).text}")
+        elif not option.models:
+            lines.append(f"  {option.name}  {option.url}  serves no model")
+        else:
+            first = f"{option.name}/{option.models[0]}"
+            lines.append(f"  {option.name}  {option.url}  serves {', '.join(option.models)}  (llamacli run {first})")
+    return lines
 
 
 def calibrate_with_status(out: Output, recalibrate: bool) -> Calibration:
@@ -133,9 +163,13 @@ def render(report: Report) -> str:
     floor = f"at least {budget.min_speed:g} tok/s" if budget.min_speed > 0 else "no speed floor"
     lines += [f"Budget  {format_size(budget.usable)} usable of {format_size(budget.memory)}, {floor}; context {window}"]
     lines += ["", table([_row(row, budget.min_speed) for row in report.rows], HEADER).rstrip("\n")]
-    lines += ["", LEGEND, "", f"Pick: {report.explanation}"]
+    from llamacli.cli.output import moe_note
+
+    moe = moe_note([(row.candidate.name, row.candidate.active_parameters) for row in report.rows if row.default])
+    lines += ["", LEGEND, *([moe.rstrip("\n")] if moe else []), "", f"Pick: {report.explanation}"]
     if report.pick and report.local_pick and report.local_pick.name != report.pick.name:
         lines.append(f"Best downloaded: {report.local_pick.name} (llamacli run auto uses it).")
+    lines += _remote_lines(report)
     return "\n".join(lines) + "\n"
 
 
@@ -148,7 +182,7 @@ LEGEND = (
 
 
 def _row(row: Row, floor: float) -> list[str]:
-    from llamacli.base.sizes import format_parameters, format_size
+    from llamacli.base.sizes import format_active_parameters, format_size
     from llamacli.sizing.picker import format_speed
 
     c = row.candidate
@@ -156,7 +190,7 @@ def _row(row: Row, floor: float) -> list[str]:
         c.name + (" *" if row.default else ""),
         c.quant,
         format_size(c.file_size),
-        format_parameters(c.parameters),
+        format_active_parameters(c.parameters, c.active_parameters),
         "yes" if row.local else "-",
         str(c.n_ctx),
         ("✓ " if row.fits_in_memory else "✗ ") + format_size(c.memory.total),

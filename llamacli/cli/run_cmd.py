@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llamacli.cli import exit_codes, options
+from llamacli.cli import exit_codes, guarding, options
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, InvalidValue, LlamacliError
 from llamacli.models import references
@@ -17,7 +17,10 @@ from llamacli.models import references
 if TYPE_CHECKING:
     from llamacli.base.lora import Lora
     from llamacli.engine import Event, Finished, Stats
+    from llamacli.services import run as service
     from llamacli.services.engines import Located
+    from llamacli.services.loading import Policy
+    from llamacli.services.structured import OutputFormat
 
 RUN_EPILOG = exit_codes.epilog(*ExitCode)
 Adapters = tuple["Lora", ...]  # the LoRA adapters a model runs with, named in --json
@@ -112,6 +115,8 @@ def run(
     offline: options.Offline = False,
     pull: options.PullBest = False,
     remote: options.Remote = None,
+    guard: guarding.GuardFlag = False,
+    guard_model: guarding.GuardModel = None,
 ) -> None:
     """Answer one prompt. Piped stdin is appended to PROMPT after a blank line (or is the prompt).
 
@@ -122,6 +127,7 @@ def run(
       cat notes.txt | llamacli run "Summarize:" --json
       llamacli run "Invent a dog" --schema 'name, age int, tricks list' --temperature 0
       llamacli run smollm2:135m "Ahoy" --lora pirate.gguf:0.8   (a LoRA adapter; docs/lora.md)
+      llamacli run --guard "How do I bake bread?"
 
     Every option's default can be set in config.toml (README: Configuration).
     """
@@ -138,9 +144,24 @@ def run(
     if not prompt.strip() and not json_output and sys.stdin.isatty() and sys.stdout.isatty():
         from llamacli.cli.chat_ui import start_chat  # `run MODEL` on a terminal, no prompt: a chat
 
-        start_chat(reference, chosen.load, chosen.gen, policy, system=chosen.system, verbose=verbose, output=output)
+        start_chat(
+            reference,
+            chosen.load,
+            chosen.gen,
+            policy,
+            system=chosen.system,
+            verbose=verbose,
+            output=output,
+            guard=guard,
+            guard_model=guard_model,
+        )
         return
     text = service.compose_prompt(prompt, _read_stdin(out))
+    if guarding.wanted(guard, guard_model):
+        _run_guarded(
+            out, text, reference, guard_model, chosen, policy, output, json_output=json_output, verbose=verbose
+        )
+        return
     local, engine = loading.open_model(out, reference, chosen.load, policy)
     with engine:
         system = structured.system_prompt(chosen.system, output)
@@ -155,6 +176,63 @@ def run(
         except KeyboardInterrupt:
             out.notice("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
+
+
+def _run_guarded(
+    out: Output,
+    text: str,
+    reference: str | None,
+    guard_model: str | None,
+    chosen: service.Options,
+    policy: Policy,
+    output: OutputFormat | None,
+    *,
+    json_output: bool,
+    verbose: bool,
+) -> None:
+    """`run --guard`: the prompt screened before the model is even loaded, the answer generated whole and
+    screened before a word of it is printed (so it is not streamed). --json says what the guard said, and
+    still prints its object when the guard blocks (without text); stdout has nothing else then."""
+    from llamacli.cli import loading, structured_view
+    from llamacli.engine.chat_template import Message
+    from llamacli.errors import GuardBlocked
+    from llamacli.services import run as service
+    from llamacli.services import structured
+
+    record: dict[str, object] = {}
+    local: Located | None = None
+    try:
+        with guarding.open_guard(out, guard_model, chosen.load, policy) as guard:
+            record["model"] = guard.name
+            guarding.screen(out, guard, text, "user", record=record)
+            local, engine = loading.open_model(out, reference, chosen.load, policy)
+            with engine:
+                system = structured.system_prompt(chosen.system, output)
+                params = output.apply(chosen.gen) if output else chosen.gen
+                events = engine.stream(service.conversation(text, system), params)
+                answer, finished = structured_view.collect(out, events, "Writing…")
+                adapters = engine.adapters
+                if verbose:
+                    out.dim(engine.runtime_summary())
+            guarding.screen(out, guard, answer, "agent", [Message("user", text)], record=record)
+    except GuardBlocked as blocked:
+        if json_output:
+            name = local.name if local is not None else reference
+            out.data({"model": name, "text": None, "blocked": blocked.stage, "guard": record})
+        raise
+    except KeyboardInterrupt:
+        out.notice("interrupted")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+    if verbose:
+        out.dim(stats_line(finished.stats))
+    value = structured_view.value_of(answer, finished) if output is not None else None
+    if json_output:
+        data = {"data": value} if output else None
+        out.data(_envelope(local, adapters, answer, finished, data) | {"guard": record})
+    elif output is not None:
+        out.document(value)
+    else:
+        out.answer(answer.rstrip("\n") + "\n")
 
 
 def _render(

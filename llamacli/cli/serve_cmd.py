@@ -56,6 +56,17 @@ def serve(
     threads: options.Threads = None,
     system: options.System = None,
     temperature: options.Temperature = None,
+    guard: Annotated[
+        bool,
+        typer.Option(
+            "--guard",
+            help="Screen every prompt and answer with a Llama Guard 3 model (default llama-guard3:1b); unsafe:"
+            " 400 content_blocked. Guarded answers are generated whole before they are sent.",
+        ),
+    ] = False,
+    guard_model: Annotated[
+        str | None, typer.Option("--guard-model", metavar="MODEL", help="The guard model (implies --guard).")
+    ] = None,
     json_log: Annotated[bool, typer.Option("--json-log", help="One JSON object per request on stderr.")] = False,
     debug: options.Debug = False,
     offline: options.Offline = False,
@@ -69,6 +80,7 @@ def serve(
       llamacli serve smollm2:135m --lora pirate.gguf   # the adapter on the models named here
       OPENAI_BASE_URL=http://127.0.0.1:11435/v1 OPENAI_API_KEY=none python app.py
       OLLAMA_HOST=127.0.0.1:11435 ollama run smollm2:135m   # ollama's own clients
+      llamacli serve --guard               # every prompt and answer screened by llama-guard3:1b
 
     Ctrl-C or SIGTERM stops accepting requests, lets running ones finish for up to 3 s, ends the rest
     (they hear "the server is shutting down"), and exits 0.
@@ -81,6 +93,7 @@ def serve(
     from llamacli.errors import AddressNeedsKey, InvalidValue, UsageError
     from llamacli.server import run as server_run
     from llamacli.server.config import ServerConfig, is_loopback
+    from llamacli.services.guard import DEFAULT_GUARD
     from llamacli.services.model_pool import PoolConfig
 
     out = Output()
@@ -123,6 +136,7 @@ def serve(
         models=tuple(models or ()),
         defaults=chosen.gen,
         system=chosen.system,
+        guard=(guard_model or DEFAULT_GUARD) if guard or guard_model else None,
         json_log=json_log,
         debug=debug,
         words=lambda e: messages.describe(e).line(),

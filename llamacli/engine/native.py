@@ -13,9 +13,14 @@ from __future__ import annotations
 import ctypes
 import importlib
 import importlib.util
+import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from llamacli.errors import QuantizeFailed
 
 _lib: ModuleType | None = None
 _callback: Any = None
@@ -37,6 +42,8 @@ def _on_log(level: int, text: bytes | None, _user_data: Any) -> None:
     message = (text or b"").decode("utf-8", "replace")
     if level == _GGML_LOG_LEVEL_ERROR and message.strip() and len(_first_errors) < 2:
         _first_errors.append(message.strip().rstrip("."))
+    if _on_tensor is not None:
+        _note_tensor(message)
     if _verbose and level != _GGML_LOG_LEVEL_DEBUG:
         sys.stderr.write(message)
 
@@ -115,15 +122,49 @@ def gpu_offload() -> bool:
     return bool(lib().llama_supports_gpu_offload())
 
 
-QUANT_FTYPES = {"Q4_1": 3, "Q8_0": 7, "Q2_K": 10, "Q4_K_M": 15}  # llama_ftype values of llama.h
+QUANT_FTYPES = {"Q4_1": 3, "Q8_0": 7, "Q2_K": 10, "Q4_K_M": 15}  # llama_ftype values of llama.h (calibration's)
+# llama.cpp logs one line per tensor as it quantizes: "[  12/ 272] blk.0.attn_q.weight - ...". Read only to
+# show progress (a changed format leaves the bar still until the end, nothing else depends on it).
+_TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]")
+_on_tensor: Callable[[int, int], None] | None = None
+
+
+def _note_tensor(message: str) -> None:
+    found = _TENSOR_LINE.match(message) if _on_tensor is not None else None
+    if found and _on_tensor is not None:
+        _on_tensor(int(found.group(1)), int(found.group(2)))
+
+
+def quantize_file(
+    source: str,
+    target: str,
+    ftype: int,
+    *,
+    allow_requantize: bool = False,
+    threads: int = 0,
+    on_tensor: Callable[[int, int], None] | None = None,
+) -> None:
+    """Write SOURCE quantized to llama_ftype FTYPE as TARGET with llama.cpp's quantizer (llama-quantize's own
+    defaults); ON_TENSOR(done, total) after each tensor; QuantizeFailed with llama.cpp's reason.
+
+    THREADS 0: llama.cpp's default (every hardware thread), as `llama-quantize` does.
+    """
+    global _on_tensor
+    ll = lib()
+    params = ll.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.allow_requantize = allow_requantize
+    params.nthread = threads
+    take_errors()
+    _on_tensor = on_tensor
+    try:
+        failed = ll.llama_model_quantize(source.encode(), target.encode(), ctypes.byref(params)) != 0
+    finally:
+        _on_tensor = None
+    if failed:
+        raise QuantizeFailed(Path(source), take_errors() or "llama.cpp's quantizer failed")
 
 
 def quantize(source: str, target: str, quant: str) -> None:
     """Write a copy of the GGUF SOURCE requantized to QUANT (calibration and validation models)."""
-    ll = lib()
-    params = ll.llama_model_quantize_default_params()
-    params.ftype = QUANT_FTYPES[quant]
-    params.allow_requantize = True
-    params.nthread = 0
-    if ll.llama_model_quantize(source.encode(), target.encode(), ctypes.byref(params)) != 0:
-        raise RuntimeError(f"llama.cpp could not quantize {source} to {quant}: {take_errors()}")
+    quantize_file(source, target, QUANT_FTYPES[quant], allow_requantize=True)

@@ -50,3 +50,4 @@ class GenerationParams:
     stop: tuple[str, ...] = field(default_factory=tuple)
     ignore_eos: bool = False  # keep generating past end-of-turn (benchmarks, like llama.cpp's --ignore-eos)
     grammar: str | None = None  # GBNF (root rule `root`) every answer must match: structured output (json_schema.py)
+    json_schema: str | None = None  # the JSON Schema (JSON text) that grammar was made from: what a remote is sent

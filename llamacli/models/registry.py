@@ -68,6 +68,14 @@ class ModelEntry:
     # LoRA adapters always applied to this model (`adapters = ["FILE[:SCALE]", ...]`); a relative FILE is
     # taken from the directory of the models.toml that names it (docs/lora.md)
     adapters: tuple[lora.Lora, ...] = ()
+    guard: bool = False  # a safety classifier (Llama Guard), for --guard: never the picker's choice
+    active_parameters: int | None = None  # a mixture of experts: the parameters each token goes through
+    vocab_size: int | None = None  # None: the Llama 3 tokenizer's 128,256
+
+    @property
+    def moe(self) -> bool:
+        """Whether only part of the weights works on each token (memory: all of them; speed: the active part)."""
+        return self.active_parameters is not None and self.active_parameters < self.parameters
 
     @property
     def family(self) -> str:
@@ -215,11 +223,14 @@ def _parse_entry(name: str, table: Any, path: Path, text: str) -> ModelEntry:
     default_quant = _require(table, "default_quant", str, fail)
     if default_quant not in quants_table:
         fail(f"default_quant {default_quant!r} is not one of its quants")
+    parameters, active = _require(table, "parameters", int, fail), _optional(table, "active_parameters", fail)
+    if active is not None and active > parameters:
+        fail("'active_parameters' (a mixture of experts' share per token) cannot exceed 'parameters'")
     return ModelEntry(
         name=name,
         title=table.get("title", name) if isinstance(table.get("title", name), str) else name,
         source=source,
-        parameters=_require(table, "parameters", int, fail),
+        parameters=parameters,
         layers=_require(table, "layers", int, fail),
         kv_heads=_require(table, "kv_heads", int, fail),
         head_dim=_require(table, "head_dim", int, fail),
@@ -229,6 +240,9 @@ def _parse_entry(name: str, table: Any, path: Path, text: str) -> ModelEntry:
         quants=tuple(quants),
         latest=_flag(table, "latest", fail),
         adapters=_adapters(table, path.parent, fail),
+        guard=_flag(table, "guard", fail),
+        active_parameters=active,
+        vocab_size=_optional(table, "vocab_size", fail),
     )
 
 
@@ -242,6 +256,11 @@ def _adapters(table: Mapping[str, Any], directory: Path, fail: Any) -> tuple[lor
     except InvalidValue as e:
         fail(e.message)
         raise  # unreachable: fail raises
+
+
+def _optional(table: Mapping[str, Any], key: str, fail: Any) -> int | None:
+    """A positive integer field that may be absent."""
+    return _require(table, key, int, fail) if key in table else None
 
 
 def _flag(table: Mapping[str, Any], key: str, fail: Any) -> bool:

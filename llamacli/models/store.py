@@ -6,6 +6,8 @@ Layout (`llamacli paths` shows the root; `LLAMACLI_HOME/models` when that is set
     partial/sha256-<hex>.part     downloads in progress (persist across processes: the next pull resumes)
     partial/sha256-<hex>.lock     held while a process downloads that blob (two pulls: one download)
     manifests/<id>.json           one per model: where it came from and which file is it
+    quantized/<name>.gguf         files `quantize` made (registered like imports, but ours: rm deletes them)
+    quantized/<name>.PID.part     a quantization in progress (swept once process PID is gone)
 
 A model is present only when its manifest exists, and a manifest is written (atomically) only after
 its blob was verified and moved into place: nothing half-written is ever listed or loaded. Imported
@@ -112,6 +114,14 @@ class Store:
     @property
     def manifests(self) -> Path:
         return self.root / "manifests"
+
+    @property
+    def quantized(self) -> Path:
+        return self.root / "quantized"
+
+    def made_here(self, manifest: Manifest) -> bool:
+        """Whether an imported model's file is one `quantize` wrote into the store (so `rm` deletes it)."""
+        return manifest.imported and Path(manifest.path).parent.resolve() == self.quantized.resolve()
 
     def blob_path(self, sha256: str) -> Path:
         """Where the verified file of that digest lives."""
@@ -277,8 +287,9 @@ class Store:
         before anything is deleted, so a refusal (OutsideStore) changes nothing.
         """
         if manifest.imported or manifest.sha256 is None or not SHA256.match(manifest.sha256):
+            freed = self._delete(self.file_of(manifest)) if self.made_here(manifest) else 0
             self._delete(self._manifest_file(manifest.key))  # an imported file is the user's: only forgotten
-            return 0
+            return freed
         for path in (
             self._manifest_file(manifest.key),
             self.blob_path(manifest.sha256),
@@ -310,7 +321,7 @@ class Store:
         without its partial file, a temporary file of a dead process. Blobs a process holds are skipped.
         """
         freed = 0
-        for stale in [*self.manifests.glob("*.tmp"), *self.partials.glob("*.tmp")]:
+        for stale in [*self.manifests.glob("*.tmp"), *self.partials.glob("*.tmp"), *self.quantized.glob("*.part")]:
             if not _alive(stale):
                 with contextlib.suppress(OSError):
                     stale.unlink(missing_ok=True)
@@ -368,8 +379,8 @@ def _write_atomic(target: Path, text: str) -> None:
 
 
 def _alive(tmp: Path) -> bool:
-    """Whether the process that wrote TMP (NAME.PID.tmp) still runs."""
-    pid = tmp.name.removesuffix(".tmp").rsplit(".", 1)[-1]
+    """Whether the process that wrote TMP (NAME.PID.tmp, or NAME.PID.part) still runs."""
+    pid = tmp.stem.rsplit(".", 1)[-1]
     if not pid.isdigit():
         return False
     try:

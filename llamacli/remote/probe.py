@@ -143,7 +143,7 @@ def request_extras(endpoint: Endpoint, caps: Capabilities, params: GenerationPar
         raise RemoteUnsupported(
             endpoint.root, caps.describe(), f"--temperature {params.temperature:g}", "the OpenAI API takes 0 to 2"
         )
-    if params.grammar is not None and caps.kind != "llama.cpp":
+    if params.grammar is not None and params.json_schema is None and caps.kind != "llama.cpp":
         raise RemoteUnsupported(endpoint.root, caps.describe(), "a grammar", "only llama.cpp's server takes one")
     names = EXTRAS.get(caps.kind, {})
     extras: dict[str, Any] = {}
@@ -157,6 +157,9 @@ def request_extras(endpoint: Endpoint, caps: Capabilities, params: GenerationPar
         if caps.kind not in IGNORE_EOS:
             raise RemoteUnsupported(endpoint.root, caps.describe(), "ignore_eos", "it has no such setting")
         extras["ignore_eos"] = True
-    if params.grammar is not None:
-        extras["grammar"] = params.grammar
+    if params.grammar is not None and caps.kind == "llama.cpp":
+        extras["grammar"] = params.grammar  # the very grammar a local run samples under
+    elif params.json_schema is not None:  # OpenAI's structured output, which vLLM, ollama and llamacli take
+        schema = json.loads(params.json_schema)
+        extras["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
     return extras

@@ -32,6 +32,7 @@ class ServerConfig:
     models: tuple[str, ...] = ()  # loaded at start and kept; the first answers requests that name none
     defaults: GenerationParams = field(default_factory=GenerationParams)  # sampling a request does not set
     system: str | None = None  # the configured system prompt, for chats that bring none
+    guard: str | None = None  # the guard model screening every prompt and answer (serve --guard); None: none
     json_log: bool = False
     max_body: int = MAX_BODY_BYTES
     drain_seconds: float = 3.0  # on Ctrl-C/SIGTERM: how long running requests may finish before being ended

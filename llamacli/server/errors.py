@@ -29,6 +29,7 @@ _STATUS: list[tuple[type[LlamacliError], int, str]] = [
     (err.InvalidValue, 400, "invalid_value"),
     (err.ServerBusy, 503, "server_busy"),
     (err.OfflineRefused, 404, "model_not_found"),
+    (err.GuardBlocked, 400, "content_blocked"),
 ]
 
 

@@ -23,6 +23,7 @@ from llamacli.server.errors import ApiError, from_domain
 from llamacli.services.model_pool import ModelPool, Runner
 
 Prompt = Callable[[Model], list[int]]  # the prompt's tokens, from the model's template and vocabulary
+Params = GenerationParams | Callable[[Model], GenerationParams]  # how to sample (or how, for the model leased)
 _live: set[Generation] = set()  # started and not closed, on this event loop: what `end_all` ends
 
 
@@ -68,7 +69,7 @@ async def start(
     pool: ModelPool,
     model: str | None,
     prompt: Prompt,
-    params: GenerationParams,
+    params: Params,
     words: Callable[[LlamacliError], str],
     keep_alive: float | None = None,
 ) -> Generation:
@@ -85,7 +86,7 @@ async def start(
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
     try:
-        job = Job(prompt(runner.model), params, sink)
+        job = Job(prompt(runner.model), params(runner.model) if callable(params) else params, sink)
         runner.engine.submit(job)
     except LlamacliError as e:
         pool.release(runner)
@@ -118,10 +119,10 @@ def log_fields(stats: Stats) -> dict[str, Any]:
     }
 
 
-async def collect(generation: Generation) -> tuple[str, Finished]:
-    """The whole answer of GENERATION (for `stream: false`)."""
+async def collect(events: AsyncIterator[Event]) -> tuple[str, Finished]:
+    """The whole answer in EVENTS (a generation's `events()`, for `stream: false`)."""
     pieces: list[str] = []
-    async for event in generation.events():
+    async for event in events:
         if isinstance(event, Finished):
             return "".join(pieces), event
         pieces.append(event.text)

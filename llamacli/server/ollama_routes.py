@@ -21,11 +21,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from llamacli.engine.chat_template import Message
-from llamacli.engine.events import Finished, Stats
+from llamacli.engine.events import Event, Finished, Stats
 from llamacli.engine.model import Model
 from llamacli.engine.params import DEFAULT_CTX, GenerationParams
 from llamacli.errors import LlamacliError
-from llamacli.server import generation, ollama_models
+from llamacli.server import generation, guarding, ollama_models
 from llamacli.server.config import ServerConfig
 from llamacli.server.errors import ApiError
 from llamacli.server.ollama_schemas import ChatRequest, GenerateRequest, Options
@@ -45,7 +45,7 @@ async def chat(request: Request) -> Response:
     def prompt(model: Model) -> list[int]:
         return model.render(messages)
 
-    return await _answer(request, body, prompt, _Reply(chat=True))
+    return await _answer(request, body, prompt, messages, _Reply(chat=True))
 
 
 async def generate(request: Request) -> Response:
@@ -58,24 +58,30 @@ async def generate(request: Request) -> Response:
     def prompt(model: Model) -> list[int]:
         return model.tokenize(body.prompt) if body.raw else model.render(messages)
 
-    return await _answer(request, body, prompt, _Reply(chat=False))
+    return await _answer(request, body, prompt, messages, _Reply(chat=False))
 
 
 async def _answer(
-    request: Request, body: ChatRequest | GenerateRequest, prompt: generation.Prompt, reply: _Reply
+    request: Request,
+    body: ChatRequest | GenerateRequest,
+    prompt: generation.Prompt,
+    said: list[Message],
+    reply: _Reply,
 ) -> Response:
     config = config_of(request)
     name = model_name(request, body.model)
     note(request, model=name)
     params = dataclasses.replace(_params(config, body.options), grammar=grammar_of(request, body.format, "format"))
+    await guarding.prompt(request, said)  # with serve --guard: refused before generation when unsafe
     started = await generation.start(pool_of(request), name, prompt, params, config.words, body.keep_alive)
+    events = await guarding.answer(request, started, said)
     reply.model = body.model or started.runner.name
     reply.load_seconds = started.started - reply.began
     if not body.stream:
-        text, finished = await generation.collect(started)
+        text, finished = await generation.collect(events)
         note(request, **generation.log_fields(finished.stats))
         return JSONResponse(reply.final(text, finished))
-    lines = _ndjson(request, reply, started, config.words)
+    lines = _ndjson(request, reply, events, config.words)
     return StreamingResponse(lines, media_type=NDJSON, background=BackgroundTask(started.close))
 
 
@@ -103,11 +109,11 @@ def _params(config: ServerConfig, options: Options) -> GenerationParams:
 
 
 async def _ndjson(
-    request: Request, reply: _Reply, started: generation.Generation, words: Callable[[LlamacliError], str]
+    request: Request, reply: _Reply, events: AsyncIterator[Event], words: Callable[[LlamacliError], str]
 ) -> AsyncIterator[str]:
     """The answer as newline-delimited JSON: one object per piece of text, then the final one with metrics."""
     try:
-        async for event in started.events():
+        async for event in events:
             if isinstance(event, Finished):
                 note(request, **generation.log_fields(event.stats))
                 yield _line(reply.final("", event))

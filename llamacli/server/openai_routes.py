@@ -14,10 +14,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from llamacli.engine.chat_template import Message
-from llamacli.engine.events import Finished, Stats
+from llamacli.engine.events import Event, Finished, Stats
 from llamacli.engine.model import Model
 from llamacli.errors import LlamacliError
-from llamacli.server import generation
+from llamacli.server import generation, guarding
 from llamacli.server.errors import from_domain
 from llamacli.server.openai_schemas import ChatCompletionRequest, CompletionRequest, _Sampling
 from llamacli.server.requests import config_of, grammar_of, model_name, note, parse, pool_of, sampling, with_system
@@ -50,7 +50,7 @@ async def chat_completions(request: Request) -> Response:
         return model.render(messages)
 
     grammar = grammar_of(request, body.response_format, "response_format")
-    return await _complete(request, body, prompt, body.token_limit(), "chat.completion", "chatcmpl", grammar)
+    return await _complete(request, body, prompt, messages, body.token_limit(), "chat.completion", "chatcmpl", grammar)
 
 
 async def completions(request: Request) -> Response:
@@ -60,13 +60,15 @@ async def completions(request: Request) -> Response:
     def prompt(model: Model) -> list[int]:
         return model.tokenize(body.prompt)
 
-    return await _complete(request, body, prompt, body.max_tokens, "text_completion", "cmpl")
+    said = [Message("user", body.prompt)]
+    return await _complete(request, body, prompt, said, body.max_tokens, "text_completion", "cmpl")
 
 
 async def _complete(
     request: Request,
     body: _Sampling,
     prompt: Callable[[Model], list[int]],
+    said: list[Message],
     max_tokens: int | None,
     kind: str,
     prefix: str,
@@ -85,23 +87,25 @@ async def _complete(
     )
     name = model_name(request, body.model)
     note(request, model=name)
+    await guarding.prompt(request, said)  # with serve --guard: refused before generation when unsafe
     started = await generation.start(pool_of(request), name, prompt, params, config.words)
+    events = await guarding.answer(request, started, said)
     reply = _Reply(f"{prefix}-{uuid.uuid4().hex[:24]}", kind, body.model or started.runner.name)
     if not body.stream:
         try:
-            text, finished = await generation.collect(started)
+            text, finished = await generation.collect(events)
         except LlamacliError as e:  # the engine failed or closed (the server is stopping) mid-answer
             raise from_domain(e, config.words) from None
         note(request, **generation.log_fields(finished.stats))
         return JSONResponse(reply.whole(text, finished))
-    chunks = _sse(request, reply, started, body.include_usage(), config.words)
+    chunks = _sse(request, reply, events, body.include_usage(), config.words)
     return StreamingResponse(chunks, media_type="text/event-stream", background=BackgroundTask(started.close))
 
 
 async def _sse(
     request: Request,
     reply: _Reply,
-    started: generation.Generation,
+    events: AsyncIterator[Event],
     include_usage: bool,
     words: Callable[[LlamacliError], str],
 ) -> AsyncIterator[str]:
@@ -109,7 +113,7 @@ async def _sse(
     if reply.chat:
         yield _event(reply.chunk({"role": "assistant", "content": ""}, None))
     try:
-        async for event in started.events():
+        async for event in events:
             if isinstance(event, Finished):
                 note(request, **generation.log_fields(event.stats))
                 yield _event(reply.chunk({}, event.reason))

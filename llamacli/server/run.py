@@ -56,6 +56,8 @@ def serve(
     try:
         for name in config.models:
             pool.preload(name)
+        if config.guard is not None:  # the guard too, kept loaded: every request needs it
+            pool.preload(config.guard)
         app = build(config, pool)
         route_uvicorn_log(config.log, as_json=config.json_log, debug=config.debug)
         uvicorn_config = uvicorn.Config(

@@ -33,6 +33,7 @@ class CatalogRow:
     fits_in_memory: bool  # the need fits the memory budget with headroom
     default_ctx: int = 0  # the default context window
     context_shrunk: bool = False  # only a context smaller than the default fits
+    active_parameters: int | None = None  # a mixture of experts: parameters per token (None: dense)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary: numbers and booleans, no display strings."""
@@ -69,6 +70,7 @@ def catalog(env: Mapping[str, str] = os.environ) -> list[CatalogRow]:
                     fits_in_memory=verdict.fits,
                     default_ctx=verdict.default_ctx,
                     context_shrunk=verdict.shrunk,
+                    active_parameters=entry.active_parameters if entry.moe else None,
                 )
             )
     return rows

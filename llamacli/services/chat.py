@@ -340,11 +340,15 @@ class ChatSession:
     def _cmd_retry(self, _: str) -> Reply:
         if not any(t.role == "user" for t in self.turns[self.first_sent :]):
             raise ChatCommandError("nothing to retry yet", "send a message first")
-        if self.turns[-1].role == "assistant" and (dropped := self.turns.pop().row):
-            self.dropped.append(dropped)
-            self._record(self._delete_dropped)
+        self.drop_answer()
         prompt, trimmed = self._fit()
         return Reply(answer=self._answer(prompt, trimmed))
+
+    def drop_answer(self) -> None:
+        """Forget the last answer, here and in the history (/retry replaces it; a guard blocked it)."""
+        if self.turns and self.turns[-1].role == "assistant" and (dropped := self.turns.pop().row):
+            self.dropped.append(dropped)
+            self._record(self._delete_dropped)
 
     def _delete_dropped(self, history: History) -> None:
         """Delete the answers /retry replaced."""

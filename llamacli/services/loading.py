@@ -99,7 +99,7 @@ def choose(
         local = _named(reference, policy, offline, feedback, env)
     params = adapted(params, local)
     verdict = check_fit(local, params.n_ctx, env)
-    _warn(local, verdict, feedback)
+    _warn(local, verdict, feedback, env)
     return Choice(local, verdict, _identified(_fitted(params, verdict), local))
 
 
@@ -165,12 +165,22 @@ def adapted(params: LoadParams, local: LocalModel) -> LoadParams:
     return dataclasses.replace(params, adapters=wanted)
 
 
-def _warn(local: LocalModel, verdict: MemoryFit | None, feedback: Feedback) -> None:
+def _warn(local: LocalModel, verdict: MemoryFit | None, feedback: Feedback, env: Mapping[str, str]) -> None:
     """Say so before llama.cpp tries to load a model that will not fit, or loads it at a smaller context."""
     from llamacli.sizing import fit
 
-    if line := fit.warning(local.name, verdict) or fit.context_note(local.name, verdict):
+    if line := fit.warning(local.name, verdict):
+        feedback.notify(line + _remote_way_out(env))
+    elif line := fit.context_note(local.name, verdict):
         feedback.notify(line)
+
+
+def _remote_way_out(env: Mapping[str, str]) -> str:
+    """'; or run it on the remote 'box' ...' when a remote engine is configured, else nothing."""
+    from llamacli.sizing.fit import configured_remotes
+
+    remotes = configured_remotes(env)
+    return f"; or run it on the remote '{remotes[0]}': llamacli run {remotes[0]}/MODEL" if remotes else ""
 
 
 def _fitted(params: LoadParams, verdict: MemoryFit | None) -> LoadParams:

@@ -138,7 +138,11 @@ def pull(
     env: Mapping[str, str] = os.environ,
     force: bool = False,
 ) -> PullResult:
-    """Download TEXT's model into the store unless it is already there; verify it."""
+    """Download TEXT's model into the store unless it is already there; verify it.
+
+    A registry model that cannot fit in memory is refused before any request (DoesNotFit); any other file
+    once its GGUF header was read from the Hub.
+    """
     from llamacli.hub import download
     from llamacli.sizing import fit
 
@@ -154,6 +158,9 @@ def pull(
         if existing is not None:
             return PullResult(display_name(existing, reg), store.file_of(existing), existing.size, "", 0, present=True)
         raise OfflineRefused(f"downloading {repo}")
+    entry = _registry_entry(text, reg)
+    if entry is not None and existing is None and not force and quant is not None:
+        fit.refuse_before_asking(entry, entry.quant(quant), env)  # before any request: sized from the registry
     if file is None:
         file = metadata.pick_quant(repo, list(metadata.gguf_files(repo)), quant)
     remote = metadata.resolve(repo, file)
@@ -166,7 +173,7 @@ def pull(
         have = partial.stat().st_size if partial.exists() else 0
         _check_disk(store, remote.size - have)
         if not have:  # a resumed pull was checked when it started
-            header = fit.check_before_pull(remote, _registry_entry(text, reg), force, notify, env)
+            header = fit.check_before_pull(remote, entry, force, notify, env)
     info: gguf_info.GGUFInfo | None
     # The lock covers the download *and* the manifest: `rm` and `sweep` never see the blob unrecorded.
     with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
@@ -274,7 +281,7 @@ def list_local(env: Mapping[str, str] = os.environ) -> list[LocalEntry]:
         path = store.file_of(m)
         if not store.intact(m):
             continue
-        source = "imported" if m.imported else f"hf.co/{m.repo}"
+        source = ("quantized" if store.made_here(m) else "imported") if m.imported else f"hf.co/{m.repo}"
         out.append(LocalEntry(display_name(m, reg), m.quant, m.size, m.parameters, m.created, path, source))
     return out
 
@@ -305,7 +312,7 @@ def remove(text: str, env: Mapping[str, str] = os.environ) -> Removed:
     store.sweep()  # what a killed pull or rm left behind goes first
     manifest = find_manifest(ref, reg, store, intact=False)  # a file replaced or cut short goes too
     if manifest is not None:
-        kept = store.file_of(manifest) if manifest.imported else None
+        kept = store.file_of(manifest) if manifest.imported and not store.made_here(manifest) else None
         return Removed(display_name(manifest, reg), store.remove(manifest), kept)
     partial_freed = sum(store.remove_partial(sha) for sha, meta in store.pending() if _same_model(meta, ref, reg))
     if partial_freed:

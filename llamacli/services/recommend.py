@@ -14,6 +14,7 @@ from pathlib import Path
 
 from llamacli.base import paths, settings
 from llamacli.base.hardware import Hardware
+from llamacli.base.remote_settings import RemoteConfig
 from llamacli.engine import runtime
 from llamacli.errors import InvalidValue, LlamacliError, NoModelFits
 from llamacli.models import registry
@@ -39,6 +40,29 @@ class Row:
 
 
 @dataclass(frozen=True)
+class RemoteOption:
+    """A configured remote engine offered when nothing here meets the request: what it serves, or why not.
+
+    No memory or speed numbers: those are the remote machine's, not this one's.
+    """
+
+    name: str
+    url: str
+    models: tuple[str, ...] = ()
+    error: LlamacliError | None = None  # why it could not be asked (unreachable, offline, refused...)
+
+    def to_dict(self) -> dict[str, object]:
+        """The --json entry (the error as its type name; the CLI words it)."""
+        return {
+            "name": self.name,
+            "url": self.url,
+            "models": list(self.models),
+            "run": [f"{self.name}/{model}" for model in self.models],
+            "error": type(self.error).__name__ if self.error else None,
+        }
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything `llamacli recommend` shows."""
 
@@ -51,6 +75,7 @@ class Report:
     local_pick: Candidate | None
     explanation: str
     engine: runtime.Verdict | None = None  # how llama.cpp runs here (the self-test's verdict), once known
+    remotes: tuple[RemoteOption, ...] = ()  # asked only when no model here meets the request
 
     def to_dict(self) -> dict[str, object]:
         """The --json document."""
@@ -64,6 +89,8 @@ class Report:
                 {
                     "name": row.candidate.name,
                     "parameters": row.candidate.parameters,
+                    "active_parameters": row.candidate.active_parameters or row.candidate.parameters,
+                    "mixture_of_experts": row.candidate.active_parameters > 0,
                     "quant": row.candidate.quant,
                     "file_size": row.candidate.file_size,
                     "bits_per_weight": round(row.candidate.bits, 2),
@@ -86,6 +113,7 @@ class Report:
             "local_pick": self.local_pick.name if self.local_pick else None,
             "local_pick_ctx": self.local_pick.n_ctx if self.local_pick else None,
             "explanation": self.explanation,
+            "remotes": [option.to_dict() for option in self.remotes],
         }
 
 
@@ -99,6 +127,8 @@ def candidates(reg: Registry, sizer: Sizer, n_ctx: int | None) -> list[Candidate
     assert sizer.calibration is not None  # speeds need one
     out: list[Candidate] = []
     for entry in reg:
+        if entry.guard:  # a classifier, not a model to talk to
+            continue
         shape = shape_of_entry(entry, sizer.calibration)
         for quant in entry.quants:
             bits = estimate.bits_per_weight(quant.size, entry.parameters)
@@ -116,6 +146,7 @@ def candidates(reg: Registry, sizer: Sizer, n_ctx: int | None) -> list[Candidate
                     default_ctx=verdict.default_ctx,
                     least=verdict.least,
                     least_ctx=verdict.least_ctx,
+                    active_parameters=entry.active_parameters if entry.moe and entry.active_parameters else 0,
                 )
             )
     return out
@@ -125,7 +156,7 @@ def only_local_model(env: Mapping[str, str] = os.environ) -> LocalModel | None:
     """The downloaded registry model when there is exactly one (nothing to rank), else None."""
     reg = registry.load(env)
     found: list[LocalModel] = []
-    for entry in reg:
+    for entry in (e for e in reg if not e.guard):
         for quant in entry.quants:
             name = entry.short_name(quant)
             try:
@@ -245,11 +276,13 @@ def recommend(
     min_speed: float | None = None,
     n_ctx: int | None = None,
     env: Mapping[str, str] = os.environ,
+    ask_remotes: bool = False,
 ) -> Report:
     """The table and the pick for this machine (or for the "what if" budget given).
 
     Without MEMORY or MIN_SPEED, LLAMACLI_MEMORY and LLAMACLI_MIN_SPEED apply (so `run auto` can be told
-    too), else the RAM available and 8 tok/s.
+    too), else the RAM available and 8 tok/s. ASK_REMOTES: when nothing here meets the request, list what
+    the configured remote engines serve (`recommend` does; `run auto` does not ask the network).
     """
     check_ctx(n_ctx)
     reg = registry.load(env)
@@ -269,7 +302,39 @@ def recommend(
             "recommend measures again once the machine is idle (or use --recalibrate)."
         )
     engine = runtime.recall_machine(paths.cache_dir(env))
-    return Report(hardware, calib, budget, n_ctx, rows, chosen, local_pick, explanation, engine)
+    offered = remote_options(env) if chosen is None and ask_remotes else ()
+    return Report(hardware, calib, budget, n_ctx, rows, chosen, local_pick, explanation, engine, offered)
+
+
+def remote_options(env: Mapping[str, str] = os.environ) -> tuple[RemoteOption, ...]:
+    """Every configured remote with the models it serves (GET /v1/models; its allow-list when it has one).
+
+    Asked when no model here meets the request: what the remote runs is an option `recommend` cannot size.
+    A remote that cannot be asked is listed with why; offline, none is asked.
+    """
+    from llamacli.base.offline import is_offline
+    from llamacli.errors import OfflineRefused
+
+    found = []
+    for remote in settings.load(env).remotes:
+        if is_offline(env):
+            found.append(RemoteOption(remote.name, remote.url, error=OfflineRefused(f"the remote {remote.name}")))
+            continue
+        found.append(_ask_remote(remote, env))
+    return tuple(found)
+
+
+def _ask_remote(remote: RemoteConfig, env: Mapping[str, str]) -> RemoteOption:
+    """REMOTE's models (the allow-list's, in its order, when it has one), or the error that stopped the asking."""
+    from llamacli.remote.endpoint import list_model_ids
+    from llamacli.services import remotes
+
+    try:
+        served = list_model_ids(remotes.endpoint(remote, env))
+    except LlamacliError as e:
+        return RemoteOption(remote.name, remote.url, error=e)
+    models = [m for m in remote.models if m in served] if remote.models else served
+    return RemoteOption(remote.name, remote.url, tuple(models))
 
 
 def resolve_auto(report: Report, env: Mapping[str, str] = os.environ) -> tuple[LocalModel, Candidate, bool]:

@@ -43,7 +43,7 @@ class OutputFormat:
 
     def apply(self, params: GenerationParams) -> GenerationParams:
         """PARAMS sampling under this format's grammar."""
-        return dataclasses.replace(params, grammar=self.grammar)
+        return dataclasses.replace(params, grammar=self.grammar, json_schema=json.dumps(self.schema))
 
     def instruction(self) -> str:
         """What the model is told: small models pick better values when they see the schema they are held to."""
@@ -214,7 +214,7 @@ def multi(schema: Any) -> dict[str, Any]:
 
 def apply(params: GenerationParams, output: OutputFormat | None) -> GenerationParams:
     """PARAMS under OUTPUT's grammar, or under none (prose)."""
-    return output.apply(params) if output else dataclasses.replace(params, grammar=None)
+    return output.apply(params) if output else dataclasses.replace(params, grammar=None, json_schema=None)
 
 
 def describe(output: OutputFormat | None) -> str:

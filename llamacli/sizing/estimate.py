@@ -16,8 +16,13 @@ one read with HTTP Range requests. The formulas (also in the README):
                on AVX2/AVX512 builds), R measured by calibration as what the bundled model at that quant
                kept resident beyond the other parts, per byte of its file
 
-    generation tok/s = 1 / (file size / G[quant] + layers × attention width × context used / A)
-    prompt tok/s     = P[quant] / non-embedding parameters
+    generation tok/s = 1 / (streamed / G[quant] + layers × attention width × context used / A)
+    prompt tok/s     = P[quant] / non-embedding parameters (active ones, for a mixture of experts)
+    streamed         = file size × active parameters / parameters  (the whole file for a dense model)
+
+A mixture of experts (Llama 4 Scout: 16 experts, 17B of its 108B parameters active per token) needs all
+its experts in memory (the weights term is the whole file: any token may be routed to any expert) but
+reads only the active share of them per token, so its speed follows the active parameters.
 
 G (bytes of weights streamed per second while generating), A (attention work per second: each new token
 attends with query heads × head size at every earlier position of every layer) and P (parameter-tokens
@@ -53,16 +58,28 @@ class ModelShape:
     n_embd: int | None = None  # None: approximated from parameters and layers
     n_ff: int | None = None  # None: 4 × n_embd
     heads: int | None = None  # query heads; None: n_embd / head size
+    active_parameters: int | None = None  # a mixture of experts' parameters per token; None: all (dense)
+
+    @property
+    def active(self) -> int:
+        """The parameters each token is multiplied through: all of them unless it is a mixture of experts."""
+        return min(self.active_parameters or self.parameters, self.parameters) or self.parameters
+
+    @property
+    def active_share(self) -> float:
+        """The share of the weights read per generated token (1 for a dense model)."""
+        return self.active / self.parameters if self.parameters > 0 else 1.0
 
     @property
     def embedding_width(self) -> int:
         """n_embd, or the width a dense transformer of this size and depth would have.
 
-        Solves parameters ≈ 12 × layers × d² + n_vocab × d (attention 4d², feed-forward 8d², tied embeddings).
+        Solves parameters ≈ 12 × layers × d² + n_vocab × d (attention 4d², feed-forward 8d², tied embeddings),
+        with the active parameters for a mixture of experts (one routed expert is a dense feed-forward).
         """
         if self.n_embd:
             return self.n_embd
-        a, b, c = 12 * self.layers, self.n_vocab, -self.parameters
+        a, b, c = 12 * self.layers, self.n_vocab, -self.active
         return max(1, round((-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)))
 
     @property
@@ -78,7 +95,7 @@ class ModelShape:
     @property
     def non_embedding_parameters(self) -> int:
         """Parameters a prompt token is multiplied through (the embedding lookup is not a matmul)."""
-        return max(1, self.parameters - self.n_vocab * self.embedding_width)
+        return max(1, self.active - self.n_vocab * self.embedding_width)
 
 
 @dataclass(frozen=True)
@@ -168,12 +185,32 @@ def attention_work(shape: ModelShape, context_used: int) -> int:
 
 
 def predict_speed(shape: ModelShape, file_size: int, speed: QuantSpeed, context_used: int = 0) -> SpeedEstimate:
-    """Tokens per second for generation (weights streamed + attention over the context) and prompt reading."""
+    """Tokens per second for generation (weights streamed + attention over the context) and prompt reading.
+
+    A mixture of experts streams only its active share of FILE_SIZE per token.
+    """
+    streamed = file_size * shape.active_share
     if speed.attention_per_second > 0:
         attention = attention_work(shape, context_used) / speed.attention_per_second
     else:  # an old calibration: count only the KV bytes read
         attention = kv_cache_bytes(shape, context_used) / speed.generation_bytes_per_second
     return SpeedEstimate(
-        generation=1 / (file_size / speed.generation_bytes_per_second + attention),
+        generation=1 / (streamed / speed.generation_bytes_per_second + attention),
         prompt=speed.prompt_parameter_tokens_per_second / shape.non_embedding_parameters,
     )
+
+
+# Nominal bits per weight of each file type llamacli's `quantize` makes: llama-quantize's own sizes at
+# Llama-3-8B (tools/quantize/quantize.cpp: "Q4_K_M 4.58G" → 4.58 GiB × 8 / 8.03 B parameters), the block
+# sizes for the plain types. A small model gets more (tensors whose rows do not divide into 256-element
+# K-quant blocks fall back to a larger type; norms stay F32): SmolLM2-135M's Q2_K is 5.2 bits, Q4_K_M 6.2.
+QUANT_BITS = {
+    "Q2_K": 3.17, "Q3_K_S": 3.65, "Q3_K_M": 4.00, "Q3_K_L": 4.31, "IQ4_XS": 4.25, "IQ4_NL": 4.50,
+    "Q4_0": 4.64, "Q4_1": 5.11, "Q4_K_S": 4.68, "Q4_K_M": 4.90, "Q5_0": 5.57, "Q5_1": 6.05,
+    "Q5_K_S": 5.57, "Q5_K_M": 5.70, "Q6_K": 6.57, "Q8_0": 8.52, "F16": 16.0, "BF16": 16.0, "F32": 32.0,
+}  # fmt: skip
+
+
+def quantized_size(parameters: int, quant: str, header_bytes: int = 0) -> int:
+    """The size of a file of PARAMETERS quantized to QUANT (nominal bits per weight) with a HEADER_BYTES header."""
+    return header_bytes + math.ceil(parameters * QUANT_BITS[quant] / 8)

@@ -116,7 +116,14 @@ def shape_of_entry(entry: ModelEntry, calibration: Calibration | None = None) ->
     """The estimate's shape from a registry entry; the calibration model's measured shape when it is that model."""
     if calibration is not None and calibration.reference_shape is not None and entry.name == CALIBRATION_MODEL:
         return calibration.reference_shape
-    return ModelShape(entry.layers, entry.kv_heads, entry.head_dim, entry.parameters)
+    return ModelShape(
+        entry.layers,
+        entry.kv_heads,
+        entry.head_dim,
+        entry.parameters,
+        n_vocab=entry.vocab_size or ModelShape.n_vocab,
+        active_parameters=entry.active_parameters,
+    )
 
 
 def window(trained_ctx: int | None, n_ctx: int | None) -> int:
@@ -254,6 +261,26 @@ def context_note(local_name: str, verdict: MemoryFit | None) -> str | None:
     return f"{local_name} {verdict.reason}; loading it at {verdict.n_ctx} tokens (--ctx to choose)"
 
 
+def refuse_before_asking(entry: ModelEntry, quant: QuantFile, env: Mapping[str, str]) -> None:
+    """DoesNotFit for a registry model that cannot fit, from its entry and published size: no request at all.
+
+    `pull` asks this before it asks the Hub anything, so a model too big for this machine is refused even
+    where the Hub cannot be reached; the Hub's own size is checked again before downloading.
+    """
+    from llamacli.errors import DoesNotFit
+
+    result = Sizer.here(env).entry(entry, quant)
+    if not result.fits:
+        raise DoesNotFit(entry.short_name(quant), result.reason, configured_remotes(env))
+
+
+def configured_remotes(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The names of config.toml's remote engines: where a model too big for this machine could run."""
+    from llamacli.base import settings
+
+    return tuple(remote.name for remote in settings.load(env).remotes)
+
+
 def check_before_pull(
     remote: RemoteFile,
     entry: ModelEntry | None,
@@ -293,6 +320,6 @@ def check_before_pull(
             notify(f"{remote.file} {result.reason}")
         return header
     if not force:
-        raise DoesNotFit(f"{remote.repo}/{remote.file}", result.reason)
+        raise DoesNotFit(f"{remote.repo}/{remote.file}", result.reason, configured_remotes(env))
     notify(f"warning: {remote.file} {result.reason}; downloading anyway (--force)")
     return header

@@ -1,7 +1,8 @@
 """Which model suits this machine: fit each candidate against a budget, rank, pick, and say why.
 
-The rule: the largest model (by parameters) whose memory need fits the budget with headroom and whose
-predicted generation speed meets the floor, at the best quantization (most bits per weight) that does.
+The rule: the largest model (by parameters; a mixture of experts by `Candidate.size_rank`) whose memory
+need fits the budget with headroom and whose predicted generation speed meets the floor, at the best
+quantization (most bits per weight) that does.
 A candidate's memory is at the context it was sized at (`llamacli.sizing.fit`): its default, or a
 smaller one when only that fits. A bigger model at a smaller context beats a smaller model; within one
 model size, a quantization that fits at the default context beats one that fits only at a smaller one
@@ -69,11 +70,21 @@ class Candidate:
     default_ctx: int = 0  # the model's default context: above n_ctx when that was shrunk to fit
     least: int = 0  # memory at the smallest context it may shrink to, least_ctx (0: memory.total)
     least_ctx: int = 0
+    active_parameters: int = 0  # a mixture of experts' parameters per token (0: dense, all of them)
 
     @property
     def bits(self) -> float:
         """Bits per weight: the quality order of quantizations of one model."""
         return bits_per_weight(self.file_size, self.parameters)
+
+    @property
+    def size_rank(self) -> float:
+        """What "the largest model" compares: its parameters; for a mixture of experts the geometric mean of
+        its total and active parameters (a common rule of thumb for its dense equivalent: Llama 4 Scout,
+        108B with 17B active, ranks as a 43B, below a dense 70B)."""
+        if 0 < self.active_parameters < self.parameters:
+            return math.sqrt(self.parameters * self.active_parameters)
+        return float(self.parameters)
 
     @property
     def shrunk(self) -> bool:
@@ -132,7 +143,7 @@ def rank(candidates: Sequence[Candidate], budget: Budget) -> list[Candidate]:
     """The candidates that fit, best first: largest model, then most bits, then least memory."""
     fitting = [c for c in candidates if fit(c, budget).fits]
     order = {id(c): i for i, c in enumerate(candidates)}
-    return sorted(fitting, key=lambda c: (-c.parameters, c.shrunk, -round(c.bits, 2), c.memory.total, order[id(c)]))
+    return sorted(fitting, key=lambda c: (-c.size_rank, c.shrunk, -round(c.bits, 2), c.memory.total, order[id(c)]))
 
 
 def pick(candidates: Sequence[Candidate], budget: Budget) -> Candidate | None:
@@ -165,10 +176,10 @@ def explain(chosen: Candidate | None, candidates: Sequence[Candidate], budget: B
             f"Nothing fits: the fastest that fits in memory is too slow "
             f"({fastest.name}: {speed} tok/s, floor {budget.min_speed:g} tok/s)."
         )
-    bigger = [c for c in candidates if c.parameters > chosen.parameters]
+    bigger = [c for c in candidates if c.size_rank > chosen.size_rank]
     why_not_bigger = ""
     if bigger:
-        nearest = min(bigger, key=lambda c: (c.parameters, c.memory.total))
+        nearest = min(bigger, key=lambda c: (c.size_rank, c.memory.total))
         why_not_bigger = f"; the next size up, {nearest.name}, {fit(nearest, budget).reason}"
     floor = f"floor {budget.min_speed:g}" if budget.min_speed > 0 else "no speed floor"
     return (

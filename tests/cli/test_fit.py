@@ -77,13 +77,21 @@ def test_models_fits_a_model_at_a_smaller_context_and_says_which(isolated: Path)
 def test_pull_goes_ahead_at_a_smaller_context_and_says_it_as_run_will_size_it(
     hub: HubServer, quantized: dict[str, Path], isolated: Path
 ) -> None:
-    """The Hub's file (here a small requantized copy) is sized at a budget where only 2048 tokens fit."""
+    """The Hub's file (here a small requantized copy) is sized at a budget where only 2048 tokens fit.
+
+    The user's models.toml gives the stand-in's size, as the shipped one gives the real file's: `pull`
+    sizes a registry model from its entry before asking the Hub anything (issue 18), then from the Hub's size.
+    """
     from llamacli.models import registry
     from llamacli.sizing import fit
     from llamacli.sizing.picker import Budget
 
     variant = registry.load({}).get("llama3.2:1b")
     shape, size = fit.shape_of_entry(variant.entry), quantized["Q4_K_M"].stat().st_size
+    isolated.mkdir(parents=True, exist_ok=True)
+    shipped = registry.shipped_file().read_text(encoding="utf-8")
+    entry = shipped[shipped.index('[models."llama3.2:1b"]') : shipped.index('[models."llama3.2:3b"]')]
+    (isolated / "models.toml").write_text(entry.replace("size = 807_694_464", f"size = {size}"), encoding="utf-8")
     need = fit.Sizer(Budget(1, 0.0)).need(shape, size, 2048, "Q4_K_M").total
     env = {"LLAMACLI_MEMORY": f"{need + 512 * 2**20}B"}  # usable: exactly the need at 2048 tokens
     pulled = run_cli("pull", "llama3.2:1b", "--json", env=env)

@@ -46,6 +46,10 @@ SAMPLES: list[LlamacliError] = [
     errors.QuantAmbiguous("a/b", "Q4_K_M", ["x-Q4_K_M.gguf", "y-Q4_K_M.gguf"]),
     errors.OfflineRefused("downloading a/b"),
     errors.NotEnoughDisk(Path("/m"), 3 * 2**30, 2**30),
+    errors.QuantizeNameInUse("mine:f16-q8_0", None),
+    errors.UnknownQuantType("Q9_9", ["Q8_0", "Q4_K_M"]),
+    errors.RequantizeRefused("smollm2:135m", "Q4_1"),
+    errors.QuantizeFailed(HERE, "requantizing from type q4_1 is disabled"),
     errors.ModelNotPulled("llama3.2:1b"),
     errors.StoreError(Path("/m/x.gguf.part"), OSError(errno.ENOSPC, "No space left on device")),
     errors.OutsideStore(Path("/m/blobs/x"), Path("/m")),
@@ -65,6 +69,8 @@ SAMPLES: list[LlamacliError] = [
     errors.SchemaUnsupported("minimum", "#/properties/age", "llama.cpp's grammar cannot enforce it"),
     errors.SchemaUnsupported("$ref", "#", "only references inside the schema (#/...) are followed"),
     errors.DocumentCut(256),
+    errors.GuardBlocked("prompt", "llama-guard3:1b", ("S1", "S10"), "S1 Violent Crimes, S10 Hate"),
+    errors.GuardUnreadable("maybe"),
     errors.UnknownRemote("gpu", ["box"]),
     errors.RemoteError("http://gpu:8000"),
     errors.RemoteUnreachable("http://gpu:8000", "[Errno 111] Connection refused"),
@@ -111,6 +117,7 @@ def test_exit_codes_follow_the_kind_of_failure() -> None:
         errors.EngineCrash,
         errors.TemplateError,
         errors.EngineFailure,
+        errors.QuantizeFailed,
     }
     assert {kind for kind, code in codes.items() if code == ExitCode.NETWORK} == {
         errors.DownloadError,

@@ -39,7 +39,7 @@ def test_table_lists_every_registry_quant_with_the_pick(calibrated: Path) -> Non
 def test_json_rows_agree_with_the_formulas(calibrated: Path) -> None:
     data = report("--memory", "16G", "--min-speed", "0", "--ctx", "8192")
     rows = {row["name"]: row for row in data["models"]}
-    assert len(rows) == 10
+    assert len(rows) == 16
     big = rows["llama3.1:8b"]
     assert big["memory"]["kv_cache"] == 2**30  # 8B at 8K context: 1 GiB of KV cache
     assert big["memory"]["weights"] == big["file_size"] == 4_920_739_232
@@ -63,7 +63,8 @@ def test_memory_budget_drives_the_pick(calibrated: Path) -> None:
         family = name.split("-")[0]
         picked = report("--memory", just_enough_for(name), "--min-speed", "0")["pick"]
         assert picked is not None and picked.split("-")[0] == family, (name, picked)
-    assert report("--memory", "64G", "--min-speed", "0")["pick"] == "llama3.1:8b-q8_0"
+    assert report("--memory", "20G", "--min-speed", "0")["pick"] == "llama3.1:8b-q8_0"
+    assert report("--memory", "64G", "--min-speed", "0")["pick"] == "llama3.3:70b"  # 70B at Q4_K_M: 41 GiB
 
 
 def test_speed_floor_drives_the_pick(calibrated: Path) -> None:

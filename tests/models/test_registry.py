@@ -12,6 +12,7 @@ from llamacli.models import registry
 from llamacli.models.registry import HubSource, PackageSource
 
 REPO = Path(__file__).resolve().parents[2]
+FAMILY = ["llama3.3:70b", "codellama:7b", "llama4:scout"]  # issue 18: checked in test_family.py
 
 
 def test_shipped_registry_is_the_repository_file() -> None:
@@ -21,8 +22,9 @@ def test_shipped_registry_is_the_repository_file() -> None:
 def test_shipped_registry_lists_the_catalog() -> None:
     reg = registry.load({})
     names = [e.name for e in reg]
-    assert names == ["smollm2:135m", "llama3.2:1b", "llama3.2:3b", "llama3.1:8b"]
-    for entry in list(reg)[1:]:
+    guards = ["llama-guard3:1b", "llama-guard3:8b"]
+    assert names == ["smollm2:135m", "llama3.2:1b", "llama3.2:3b", "llama3.1:8b", *FAMILY, *guards]
+    for entry in list(reg)[1:4]:
         assert isinstance(entry.source, HubSource)
         assert entry.source.repo.startswith("bartowski/")
         assert {q.quant for q in entry.quants} == {"Q2_K", "Q4_K_M", "Q8_0"}
@@ -121,3 +123,25 @@ def test_a_family_of_several_without_a_mark_is_not_a_name(isolated: Path) -> Non
     with pytest.raises(ModelNotFound) as caught:
         reg.get("tiny")
     assert set(caught.value.close_matches) & {"tiny:1m", "tiny:2m"}
+
+
+def test_the_llama_guard_entries_are_guards_from_ungated_gguf_repositories() -> None:
+    reg = registry.load({})
+    small, large = reg.get("llama-guard3:1b"), reg.get("llama-guard3:8b")
+    assert small.entry.guard and large.entry.guard
+    assert not any(e.guard for e in reg if not e.name.startswith("llama-guard3:"))
+    assert small.entry.source == HubSource("QuantFactory/Llama-Guard-3-1B-GGUF")
+    assert small.file.file == "Llama-Guard-3-1B.Q4_K_M.gguf"
+    assert large.file.file == "Llama-Guard-3-8B.Q4_K_M.gguf"
+    assert reg.get("llama-guard3:8b-q8_0").file.file == "Llama-Guard-3-8B.Q8_0.gguf"
+    # Llama 3.2 1B's and 3.1 8B's shapes; the guard 1B keeps its output layer untied (128,256 x 2,048 more)
+    assert (small.entry.layers, small.entry.kv_heads, small.entry.head_dim) == (16, 8, 64)
+    assert small.entry.parameters == reg.get("llama3.2:1b").entry.parameters + 128_256 * 2048
+    assert (large.entry.layers, large.entry.kv_heads, large.entry.head_dim) == (32, 8, 128)
+
+
+def test_a_guard_flag_must_be_a_boolean(isolated: Path) -> None:
+    text = '[models."x:1b"]\nguard = "yes"\nrepo = "a/b"\nparameters = 1\nlayers = 1\nkv_heads = 1\n'
+    text += 'head_dim = 1\ncontext_length = 1\ndefault_quant = "Q"\nquants.Q = { file = "x.gguf", size = 1 }\n'
+    with pytest.raises(RegistryError, match=r"guard.* must be true or false"):
+        registry.parse(text, isolated / "models.toml")

@@ -274,3 +274,25 @@ lock.acquire()
 print("held", flush=True)
 time.sleep(60)
 """
+
+
+def test_a_quantized_file_is_deleted_by_rm_an_imported_one_only_forgotten(tmp_path: Path) -> None:
+    store = Store(tmp_path / "models")
+    store.quantized.mkdir(parents=True)
+    made = store.quantized / "mine-q8_0.gguf"
+    made.write_bytes(b"gguf" * 4)
+    manifest = store.put(Manifest(key=import_key("mine:q8_0"), path=str(made), size=16, name="mine:q8_0"))
+    assert store.made_here(manifest)
+    assert store.remove(manifest) == 16 and not made.exists() and store.all() == []
+
+
+def test_sweep_deletes_a_quantization_part_of_a_dead_process_only(tmp_path: Path) -> None:
+    store = Store(tmp_path / "models")
+    store.quantized.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = store.quantized / f"mine-q8_0.{dead.stdout.strip()}.part"
+    live = store.quantized / f"mine-q2_k.{os.getpid()}.part"
+    orphan.write_bytes(b"x")
+    live.write_bytes(b"x")
+    store.sweep()
+    assert not orphan.exists() and live.exists()

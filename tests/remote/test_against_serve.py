@@ -58,3 +58,12 @@ def test_a_remote_chat_is_recorded_with_its_remote_model(served: Served, configu
     assert f"model: box/{MODEL}" in result.stderr.decode() and f"remote: {served.base_url}" in result.stderr.decode()
     (conversation,) = json.loads(run_cli("history", "--json").stdout)
     assert conversation["model"] == f"box/{MODEL}"
+
+
+def test_a_structured_remote_answer_is_the_local_one(served: Served) -> None:
+    args = ["--schema", "name, age int", "--temperature", "0", "-n", "64", "John is 31 years old."]
+    remote = run_cli("run", "--remote", served.base_url, "-m", MODEL, *args)
+    local = run_cli("run", MODEL, *args)
+    assert remote.returncode == 0 and local.returncode == 0, remote.stderr + local.stderr
+    assert remote.stdout == local.stdout
+    assert set(json.loads(remote.stdout)) == {"name", "age"}

@@ -80,6 +80,15 @@ def test_a_remote_run_streams_the_answer_and_sends_the_settings(faults: FaultSer
     assert "top_k" not in body  # a plain OpenAI server: nothing it does not know is sent
 
 
+def test_a_schema_is_sent_as_openai_s_response_format(faults: FaultServer) -> None:
+    result = run_cli("run", "--remote", faults.url, "-m", "alpha", "Hi", "--schema", "name, age int")
+    (chat,) = faults.chats()
+    sent = chat.body["response_format"]
+    assert sent["type"] == "json_schema" and "grammar" not in chat.body
+    assert sent["json_schema"]["schema"]["properties"] == {"name": {"type": "string"}, "age": {"type": "integer"}}
+    assert result.returncode == 1 and b"before its JSON document closed" in result.stderr  # the fake answers prose
+
+
 def test_json_has_the_local_fields_with_usage_stats(faults: FaultServer) -> None:
     result = run_cli("run", "--remote", faults.url, "-m", "beta", "Hi", "--json")
     data = json.loads(result.stdout)

@@ -108,3 +108,48 @@ def test_calibration_fit_recovers_the_rates() -> None:
 def test_bits_per_weight() -> None:
     assert bits_per_weight(1_000_000, 2_000_000) == 4.0
     assert bits_per_weight(8_540_770_880, 8_030_261_248) == pytest.approx(8.51, abs=0.01)  # Q8_0
+
+
+# --- Issue 18: a mixture of experts holds every expert in memory but reads only the active ones per token ---
+
+SCOUT_LIKE = ModelShape(48, 8, 128, 108_000_000_000, n_vocab=202_048, active_parameters=17_000_000_000)
+DENSE_108B = ModelShape(48, 8, 128, 108_000_000_000, n_vocab=202_048)
+
+
+def test_a_mixture_of_experts_needs_memory_for_every_expert() -> None:
+    file_size = 39_650_000_000
+    moe, dense = memory_need(SCOUT_LIKE, file_size, 4096), memory_need(DENSE_108B, file_size, 4096)
+    assert moe.weights == dense.weights == file_size  # the whole file: any token may go to any expert
+    assert moe.kv_cache == dense.kv_cache == kv_cache_bytes(DENSE_108B, 4096)  # attention is not routed
+
+
+def test_a_mixture_of_experts_generates_at_the_speed_of_its_active_share() -> None:
+    speed = QuantSpeed(generation_bytes_per_second=10e9, prompt_parameter_tokens_per_second=20e9)
+    file_size = 39_650_000_000
+    moe, dense = predict_speed(SCOUT_LIKE, file_size, speed), predict_speed(DENSE_108B, file_size, speed)
+    assert SCOUT_LIKE.active_share == pytest.approx(17 / 108)
+    assert moe.generation == pytest.approx(10e9 / (file_size * 17 / 108))  # the active share streamed per token
+    assert moe.generation == pytest.approx(dense.generation * 108 / 17)
+    assert moe.prompt == pytest.approx(20e9 / SCOUT_LIKE.non_embedding_parameters)
+    assert SCOUT_LIKE.non_embedding_parameters == 17_000_000_000 - 202_048 * SCOUT_LIKE.embedding_width
+    assert 5000 < SCOUT_LIKE.embedding_width < 5500  # solved from the active parameters (Scout's is 5120)
+    assert DENSE_108B.active_share == 1.0 and DENSE_108B.active == DENSE_108B.parameters
+
+
+def test_scout_against_70b_in_the_registry_more_memory_yet_faster() -> None:
+    """Llama 4 Scout's file is bigger than Llama 3.3 70B's at Q2_K, so it needs more memory, yet only 17B of
+    its parameters work per token, so at any calibration it generates faster than the dense 70B."""
+    from llamacli.models import registry
+    from llamacli.sizing.fit import need, shape_of_entry
+
+    reg = registry.load({})
+    scout, big = reg.get("llama4:scout"), reg.get("llama3.3:70b-q2_k")
+    scout_shape, big_shape = shape_of_entry(scout.entry), shape_of_entry(big.entry)
+    assert (
+        need(scout_shape, scout.file.size, 4096, "Q2_K", None).total
+        > need(big_shape, big.file.size, 4096, "Q2_K", None).total
+    )
+    for rates in (QuantSpeed(5e9, 10e9, 1e12), QuantSpeed(50e9, 100e9, 1e13)):
+        fast = predict_speed(scout_shape, scout.file.size, rates, context_used=512).generation
+        slow = predict_speed(big_shape, big.file.size, rates, context_used=512).generation
+        assert fast > 2 * slow

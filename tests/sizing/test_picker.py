@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from llamacli.sizing.estimate import MemoryEstimate, SpeedEstimate
 from llamacli.sizing.picker import Budget, Candidate, Fit, best_local, explain, fit, pick, rank
 
@@ -177,3 +179,13 @@ def test_too_small_a_budget_names_the_least_need_at_the_smallest_context() -> No
         "is usable; it takes a budget of at least 1.3 GiB."
     )
     assert fit(one_b, Budget(1 * GIB, 0)).reason == "needs 1.0 GiB (819 MiB at 1024), 512 MiB usable of 1.0 GiB"
+
+
+def test_a_mixture_of_experts_ranks_by_its_dense_equivalent_size() -> None:
+    """108B with 17B active ranks as sqrt(108 × 17) ≈ 43B: below a dense 70B, above a dense 8B."""
+    scout = replace(candidate("scout-q2_k", 108, 2.9, 38, 12), active_parameters=17_000_000_000)
+    dense_70b = candidate("70b-q2_k", 70.6, 3.0, 26, 3)
+    assert scout.size_rank == pytest.approx((108e9 * 17e9) ** 0.5)
+    both = [*CATALOG, scout, dense_70b]
+    assert [c.name for c in rank(both, Budget(64 * GIB, 0))[:2]] == ["70b-q2_k", "scout-q2_k"]
+    assert [c.name for c in rank(both, Budget(64 * GIB, 10))[:1]] == ["scout-q2_k"]  # the 70B is too slow

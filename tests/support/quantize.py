@@ -24,3 +24,13 @@ def requantize(source: Path, out: Path) -> dict[str, Path]:
         assert rc == 0, f"quantizing to {quant} failed"
         files[quant] = target
     return files
+
+
+def to_f16(source: Path, out: Path) -> Path:
+    """SOURCE dequantized to an F16 GGUF in directory OUT (llama.cpp's quantizer, requantizing): an
+    unquantized source for `llamacli quantize`, as a user's own F16 conversion would be."""
+    from llamacli.engine import native
+
+    target = out / "SmolLM2-135M-Instruct-F16.gguf"
+    native.quantize_file(str(source), str(target), 1, allow_requantize=True, threads=2)  # 1: LLAMA_FTYPE_MOSTLY_F16
+    return target

@@ -19,13 +19,15 @@ import pytest
 # Fixtures whose setup loads the model, requantizes it or calibrates this machine (their closure counts:
 # a fixture that requests one of these is heavy too, and pytest lists it in the test's fixturenames).
 # `hub_server` and `hub` serve the requantized files; `calibrated` and `calibration_file` calibrate.
-HEAVY_FIXTURES = frozenset({"model", "quantized", "hub_server", "hub", "calibration_file", "calibrated", "served"})
+HEAVY_FIXTURES = frozenset(
+    {"model", "quantized", "hub_server", "hub", "calibration_file", "calibrated", "served", "f16_source"}
+)
 
 # Set by the `isolated` fixture while a test not marked slow runs; read only here, never by llamacli.
 QUICK_ENV = "LLAMACLI_TEST_QUICK"
 
-# Commands that load the model (or calibrate, which loads it) on their way to exit 0.
-LOADING_COMMANDS = frozenset({"run", "chat", "recommend", "hw"})
+# Commands that load the model (or calibrate, which loads it, or quantize it) on their way to exit 0.
+LOADING_COMMANDS = frozenset({"run", "chat", "recommend", "hw", "quantize", "guard"})
 # Commands that load the model whatever their exit code (`doctor` runs the bundled model offline).
 ALWAYS_LOADING_COMMANDS = frozenset({"doctor"})
 

@@ -16,6 +16,7 @@ FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # Every top-level command that is not an alias has its --help in the docs (hw, ls and help print another's).
 COMMANDS = {"run", "chat", "pull", "list", "rm", "show", "import", "models", "recommend", "doctor", "paths"} | {
+    "quantize",
     "history",
     "cache",
 }

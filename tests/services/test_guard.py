@@ -1,0 +1,34 @@
+"""The guard service on real models: the stand-ins' verdicts parse, and drive GuardBlocked both ways."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llamacli.engine import LoadParams, Model
+from llamacli.engine.chat_template import Message
+from llamacli.errors import GuardBlocked
+from llamacli.services.guard import Guard, classify
+from tests.support.guard_standin import unsafe_standin
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_bundled_model_as_guard_says_safe(smollm2_path: Path) -> None:
+    with Model(smollm2_path, LoadParams(n_ctx=2048)) as model:
+        screening = classify(model, "Why is the sky blue?")
+        assert screening.verdict.safe and screening.text.strip() == "safe"
+        guard = Guard("smollm2", model)
+        guard.require_safe("Because of Rayleigh scattering.", "agent", [Message("user", "Why is the sky blue?")])
+
+
+def test_the_swapped_copy_says_unsafe_and_blocks_an_answer(tmp_path: Path) -> None:
+    path = unsafe_standin(tmp_path / "unsafe.gguf")
+    with Model(path, LoadParams(n_ctx=2048)) as model:
+        screening = classify(model, "Why is the sky blue?")
+        assert not screening.verdict.safe and screening.verdict.categories
+        assert screening.text.strip().startswith("unsafe\nS")
+        with pytest.raises(GuardBlocked) as blocked:
+            Guard("stand-in", model).require_safe("Rayleigh.", "agent", [Message("user", "Why is the sky blue?")])
+    assert blocked.value.stage == "answer" and blocked.value.codes == screening.verdict.categories
