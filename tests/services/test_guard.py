@@ -32,3 +32,12 @@ def test_the_swapped_copy_says_unsafe_and_blocks_an_answer(tmp_path: Path) -> No
         with pytest.raises(GuardBlocked) as blocked:
             Guard("stand-in", model).require_safe("Rayleigh.", "agent", [Message("user", "Why is the sky blue?")])
     assert blocked.value.stage == "answer" and blocked.value.codes == screening.verdict.categories
+
+
+def test_the_guard_is_loaded_without_the_main_models_adapters() -> None:
+    from llamacli.base.lora import Lora
+    from llamacli.services.guard import load_params
+
+    main = LoadParams(n_ctx=4096, n_threads=1, adapters=(Lora(Path("/a/pirate.gguf")),))
+    guard = load_params(main)
+    assert guard.adapters == () and guard.n_threads == 1
