@@ -256,7 +256,7 @@ def test_import_onto_a_name_in_use_is_refused_unless_forced(quantized: dict[str,
         ("doctor", ["0", "1", "2", "130"]),
         ("recommend", ["0", "1", "2", "3", "130"]),
         ("chat", ["0", "1", "2", "3", "4", "130"]),
-        ("run", ["0", "1", "2", "3", "4", "130", "141"]),
+        ("run", ["0", "1", "2", "3", "4", "5", "130", "141"]),
     ],
 )
 def test_each_command_lists_the_exit_codes_it_can_return(command: str, codes: list[str]) -> None:
