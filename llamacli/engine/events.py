@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -67,3 +68,14 @@ class Completion:
     text: str
     reason: FinishReason
     stats: Stats
+
+
+def collect(events: Iterable[Event]) -> Completion:
+    """The whole answer of a stream of EVENTS (TextDeltas, then a Finished): what `generate` returns."""
+    pieces: list[str] = []
+    for event in events:
+        if isinstance(event, TextDelta):
+            pieces.append(event.text)
+        else:
+            return Completion("".join(pieces), event.reason, event.stats)
+    raise AssertionError("stream ended without Finished")  # pragma: no cover

@@ -24,7 +24,7 @@ from llamacli.base.lora import Lora
 from llamacli.engine import native, probe
 from llamacli.engine import threads as threads_module
 from llamacli.engine.chat_template import Message
-from llamacli.engine.events import Completion, Event, Finished, FinishReason, Stats, TextDelta
+from llamacli.engine.events import Completion, Event, Finished, FinishReason, Stats, TextDelta, collect
 from llamacli.engine.model_text import ModelText
 from llamacli.engine.params import DEFAULT_CTX, GenerationParams, LoadParams
 from llamacli.engine.prefix_states import (
@@ -162,13 +162,7 @@ class Model(ModelShape, ModelText):
 
     def generate(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
         """The whole answer at once (built on `stream`)."""
-        pieces: list[str] = []
-        for event in self.stream(messages, params):
-            if isinstance(event, TextDelta):
-                pieces.append(event.text)
-            else:
-                return Completion("".join(pieces), event.reason, event.stats)
-        raise AssertionError("stream ended without Finished")  # pragma: no cover
+        return collect(self.stream(messages, params))
 
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[Event]:
         """Stream the assistant's answer to MESSAGES: TextDelta events, then one Finished."""

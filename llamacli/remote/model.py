@@ -15,7 +15,7 @@ from typing import overload
 
 from llamacli.base.lora import Lora
 from llamacli.engine.chat_template import Message
-from llamacli.engine.events import Completion, Event, TextDelta
+from llamacli.engine.events import Completion, Event, collect
 from llamacli.engine.params import GenerationParams
 from llamacli.errors import ContextOverflow
 from llamacli.remote import client
@@ -111,13 +111,7 @@ class RemoteModel:
 
     def generate(self, messages: Sequence[Message], params: GenerationParams) -> Completion:
         """The whole answer at once (built on `stream`)."""
-        pieces: list[str] = []
-        for event in self.stream(messages, params):
-            if isinstance(event, TextDelta):
-                pieces.append(event.text)
-            else:
-                return Completion("".join(pieces), event.reason, event.stats)
-        raise AssertionError("stream ended without Finished")  # pragma: no cover
+        return collect(self.stream(messages, params))
 
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[Event]:
         """The answer's events; what the server cannot take is refused before anything is sent."""
