@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from llamacli.engine.chat_template import Message
 from llamacli.engine.events import Finished, Stats, TextDelta
 from llamacli.engine.params import GenerationParams, LoadParams
+from llamacli.engine.prefix_states import common_prefix
 from llamacli.errors import GuardBlocked
 from llamacli.services import guard_format
 from llamacli.services.guard_format import Role, Verdict
@@ -68,14 +69,15 @@ def params(codes: Sequence[str] = guard_format.SMALL_CODES) -> GenerationParams:
 def prompt_tokens(
     model: GuardModel, text: str, role: Role = "user", conversation: Sequence[Message] = ()
 ) -> tuple[list[int], list[int]]:
-    """The guard's prompt about TEXT (said by ROLE after CONVERSATION) as MODEL's tokens, and where its shared
-    start (the task and the categories) ends, for the prompt cache ([] when the tokens do not split there)."""
+    """The guard's prompt about TEXT (said by ROLE after CONVERSATION) as MODEL's tokens, and where the start
+    every prompt about ROLE's words shares (the task and the categories) ends, for the prompt cache."""
     codes = guard_format.codes_for(model.n_params)
     full = guard_format.prompt(guard_format.turns(text, role, conversation), codes)
     tokens = model.tokenize(full, add_special=False)  # the prompt writes its own begin-of-text token
-    prefix = model.tokenize(guard_format.shared_prefix(codes), add_special=False)
-    boundaries = [len(prefix)] if 0 < len(prefix) < len(tokens) and tokens[: len(prefix)] == prefix else []
-    return tokens, boundaries
+    # Alone, the prefix's last characters may be tokenized otherwise than followed by the conversation (SmolLM2
+    # reads "\n\n" as one token, "\n\n<" as three): what every prompt shares is the tokens both agree on.
+    shared = common_prefix(tokens, model.tokenize(guard_format.shared_prefix(codes, role), add_special=False))
+    return tokens, [shared] if 0 < shared < len(tokens) else []
 
 
 def params_for(model: GuardModel) -> GenerationParams:

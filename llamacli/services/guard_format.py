@@ -110,9 +110,11 @@ def prompt(messages: Sequence[Message], codes: Sequence[str] = SMALL_CODES) -> s
     )
 
 
-def shared_prefix(codes: Sequence[str] = SMALL_CODES) -> str:
-    """The start every prompt for CODES shares, up to the conversation: worth keeping in the prompt cache."""
-    return prompt([Message("user", "")], codes).split("<BEGIN CONVERSATION>", 1)[0]
+def shared_prefix(codes: Sequence[str] = SMALL_CODES, role: Role = "user") -> str:
+    """The start every prompt about ROLE's words against CODES shares, up to the conversation: worth keeping in
+    the prompt cache (one for prompts, one for answers: the task names whose messages are judged)."""
+    marker = "<BEGIN CONVERSATION>"
+    return prompt([Message("user" if role == "user" else "assistant", "")], codes).split(marker, 1)[0] + marker
 
 
 def grammar(codes: Sequence[str] = SMALL_CODES) -> str:

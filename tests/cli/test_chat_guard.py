@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_cli
-from tests.support.guard_standin import unsafe_standin
+from tests.support.guard_standin import answer_blocking_standin, unsafe_standin
 
 pytestmark = pytest.mark.slow
 
@@ -44,3 +44,19 @@ def test_safe_guard_lets_the_answer_through_unchanged(smollm2_path: Path) -> Non
     assert b"unsafe" not in guarded.stderr
     conversations = json.loads(run_cli("history", "--json").stdout)
     assert len(conversations) == 2  # both chats kept their exchange
+
+
+def test_a_blocked_answer_is_never_shown_nor_kept(tmp_path: Path) -> None:
+    guard = answer_blocking_standin(tmp_path / "answer-blocking-guard.gguf")
+    lines = "Say hello\n/show\n/bye\n"
+    result = run_cli("chat", "smollm2:135m", "--temperature", "0", "-n", "64", "--guard-model", str(guard), input=lines)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""  # generated whole, then blocked before a word of it was shown
+    err = result.stderr.decode()
+    blocks = [line for line in err.splitlines() if "found the answer unsafe: S" in line]
+    assert len(blocks) == 1, err
+    assert "messages: 1 " in err  # the question stays (as after /retry's drop), the answer does not
+    (conversation,) = json.loads(run_cli("history", "--json").stdout)
+    shown = run_cli("history", "show", str(conversation["id"]), "--json")
+    roles = [m["role"] for m in json.loads(shown.stdout)["messages"]]
+    assert "assistant" not in roles, roles

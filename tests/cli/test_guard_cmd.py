@@ -1,5 +1,6 @@
 """`llamacli guard` and `run --guard`, end to end with stand-in guards made from the bundled model
-(tests/support/guard_standin.py): SmolLM2 answers `safe`, its token-swapped copy `unsafe`."""
+(tests/support/guard_standin.py): SmolLM2 answers `safe`, its token-swapped copy `unsafe`, and its copy with
+two output rows swapped passes prompts but blocks answers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_cli
-from tests.support.guard_standin import unsafe_standin
+from tests.support.guard_standin import answer_blocking_standin, unsafe_standin
 
 pytestmark = pytest.mark.slow
 
@@ -17,6 +18,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def unsafe_guard(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return unsafe_standin(tmp_path_factory.mktemp("guard") / "unsafe-guard.gguf")
+
+
+@pytest.fixture(scope="module")
+def answer_blocking_guard(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return answer_blocking_standin(tmp_path_factory.mktemp("guard") / "answer-blocking-guard.gguf")
 
 
 def test_guard_says_safe_and_exits_0(smollm2_path: Path) -> None:
@@ -66,3 +72,19 @@ def test_run_json_carries_the_blocking_verdict(unsafe_guard: Path) -> None:
     data = json.loads(result.stdout)
     assert data["text"] is None and data["blocked"] == "prompt"
     assert data["guard"]["prompt"]["safe"] is False and "answer" not in data["guard"]
+
+
+ANSWERED = ("run", "smollm2:135m", "Say hello", "--temperature", "0", "-n", "64")
+
+
+def test_run_blocks_an_unsafe_answer_after_a_safe_prompt(answer_blocking_guard: Path) -> None:
+    assert run_cli(*ANSWERED).stdout.startswith(b"Hello")  # what the guard is about to read
+    result = run_cli(*ANSWERED, "--guard-model", str(answer_blocking_guard))
+    assert result.returncode == 5
+    assert result.stdout == b""  # the answer was generated, and held back: nothing of it is printed
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "found the answer unsafe: S" in lines[0], lines
+    data = json.loads(run_cli(*ANSWERED, "--guard-model", str(answer_blocking_guard), "--json").stdout)
+    assert data["text"] is None and data["blocked"] == "answer"
+    assert data["guard"]["prompt"]["safe"] is True and data["guard"]["answer"]["safe"] is False
+    assert data["guard"]["answer"]["categories"]

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.server.conftest import MODEL, _home
-from tests.support.guard_standin import unsafe_standin
+from tests.support.guard_standin import answer_blocking_standin, unsafe_standin
 from tests.support.serving import Served, start_serve
 
 pytestmark = pytest.mark.slow
@@ -78,3 +78,26 @@ def test_safe_guard_answers_as_usual(safe_served: Served) -> None:
     assert answer.message.content == text
     pieces = ollama_client.generate(model=MODEL, prompt="Say hello", stream=True, options={"num_predict": 12})
     assert "".join(piece.response for piece in pieces)
+
+
+def test_a_blocked_answer_is_a_400_before_any_byte_of_it(tmp_path_factory: pytest.TempPathFactory) -> None:
+    guard = answer_blocking_standin(tmp_path_factory.mktemp("guard") / "answer-blocking-guard.gguf")
+    server = _guarded(tmp_path_factory, "answer-blocking-served", guard)
+    try:
+        client = openai.OpenAI(base_url=server.url("/v1"), api_key="none", max_retries=0)
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as raised:
+                answer = client.chat.completions.create(
+                    model=MODEL, messages=ASK, max_tokens=64, temperature=0, stream=stream
+                )
+                if stream:
+                    list(answer)
+            assert raised.value.code == "content_blocked"
+            assert "found the answer unsafe: S" in str(raised.value.message)
+        with pytest.raises(ollama.ResponseError) as refused:
+            ollama.Client(host=server.base_url).chat(
+                model=MODEL, messages=ASK, options={"temperature": 0, "num_predict": 64}
+            )
+        assert refused.value.status_code == 400 and "found the answer unsafe" in refused.value.error
+    finally:
+        server.stop()

@@ -83,7 +83,9 @@ def test_turns_keep_the_guard_s_alternation() -> None:
 
 def test_the_shared_prefix_is_where_every_prompt_starts() -> None:
     prefix = guard_format.shared_prefix()
-    assert EXPECTED_1B_PROMPT.startswith(prefix) and prefix.endswith("<END UNSAFE CONTENT CATEGORIES>\n\n")
+    assert EXPECTED_1B_PROMPT.startswith(prefix) and prefix.endswith(
+        "<END UNSAFE CONTENT CATEGORIES>\n\n<BEGIN CONVERSATION>"
+    )
 
 
 def test_the_grammar_allows_a_verdict_and_bounds_its_codes() -> None:

@@ -7,8 +7,15 @@ from pathlib import Path
 from typing import Any
 
 
-def copy_gguf(source: Path, target: Path, changes: Mapping[str, Any], with_tensors: bool = True) -> Path:
-    """Copy SOURCE to TARGET with metadata CHANGES (key -> new value; None removes the key)."""
+def copy_gguf(
+    source: Path,
+    target: Path,
+    changes: Mapping[str, Any],
+    with_tensors: bool = True,
+    extra_tensors: Mapping[str, tuple[Any, Any]] = {},
+) -> Path:
+    """Copy SOURCE to TARGET with metadata CHANGES (key -> new value; None removes the key), and EXTRA_TENSORS
+    (name -> (raw data, GGMLQuantizationType)) after SOURCE's own."""
     import gguf
 
     reader = gguf.GGUFReader(source)
@@ -30,6 +37,8 @@ def copy_gguf(source: Path, target: Path, changes: Mapping[str, Any], with_tenso
     if with_tensors:
         for tensor in reader.tensors:
             writer.add_tensor(tensor.name, tensor.data, raw_shape=tensor.data.shape, raw_dtype=tensor.tensor_type)
+        for name, (data, kind) in extra_tensors.items():
+            writer.add_tensor(name, data, raw_shape=data.shape, raw_dtype=kind)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
