@@ -121,6 +121,16 @@ class RegistryError(LlamacliError):
         self.problem = problem
 
 
+class MissingPart(LlamacliError):
+    """A part of a model split into several files is not where llama.cpp looks for it (next to the first)."""
+
+    def __init__(self, path: Path, no: int, count: int) -> None:
+        super().__init__(path, no, count)
+        self.path = path
+        self.no = no
+        self.count = count
+
+
 class ModelLoadError(LlamacliError):
     """llama.cpp could not load a GGUF file (corrupt, truncated, unsupported)."""
 

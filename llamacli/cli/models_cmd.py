@@ -132,7 +132,7 @@ def list_models(
         out.data([e.to_dict() for e in entries])
         return
     rows = [
-        [e.name, e.quant or "-", format_size(e.size), format_parameters(e.parameters), _when(e.modified)]
+        [e.name, e.quant or "-", _size(e.size, e.parts), format_parameters(e.parameters), _when(e.modified)]
         for e in entries
     ]
     out.answer(table(rows, ["NAME", "QUANT", "SIZE", "PARAMS", "MODIFIED"]))
@@ -221,7 +221,7 @@ def _model_rows(name: str, path: Path | None, info: GGUFInfo) -> list[tuple[str,
         ("architecture", info.architecture),
         ("parameters", f"{info.parameters:,} ({format_parameters(info.parameters)})"),
         ("quantization", info.file_type or "-"),
-        ("file size", format_size(info.file_size)),
+        ("file size", _size(info.file_size, info.parts)),
         ("context length", info.context_length),
         ("layers", info.layers),
         ("heads", info.heads),
@@ -257,7 +257,12 @@ def import_(
     if json_output:
         out.data(entry.to_dict())
     else:
-        out.notice(f"imported {entry.path} as {entry.name} ({format_size(entry.size)}, not copied)")
+        out.notice(f"imported {entry.path} as {entry.name} ({_size(entry.size, entry.parts)}, not copied)")
+
+
+def _size(size: int, parts: int) -> str:
+    """A model's bytes on disk, and into how many files it is split when more than one."""
+    return format_size(size) + (f" in {parts} parts" if parts > 1 else "")
 
 
 def catalog(json_output: JSON = False) -> None:

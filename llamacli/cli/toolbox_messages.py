@@ -51,6 +51,17 @@ def _document_cut(e: err.DocumentCut) -> Words:
     )
 
 
+# -- models split into parts (models/splits.py) -------------------------------------------------------
+
+
+@_says(USER, err.MissingPart)
+def _missing_part(e: err.MissingPart) -> Words:
+    return (
+        f"part {e.no} of {e.count} of this split model is missing: {e.path}",
+        "put every part next to the first, named as the Hub names them (NAME-0000i-of-0000N.gguf)",
+    )
+
+
 # -- quantize --------------------------------------------------------------------------------------
 
 

@@ -42,6 +42,7 @@ from llamacli.errors import (
     AdapterLoadError,
     ContextBeyondTraining,
     ContextOverflow,
+    MissingPart,
     ModelLoadError,
     TemplateError,
 )
@@ -55,11 +56,14 @@ class Model(ModelShape, ModelText):
         self.path = path
         self._ll = ll = native.lib(params.native_log)
         started = time.perf_counter()
-        self.runtime = probe.ensure_runs(path, params.probe_cache, params.reference_model)
+        for no, part in enumerate(params.parts, start=1):
+            if not part.is_file():  # llama.cpp would fail on it after loading the parts before it
+                raise MissingPart(part, no, len(params.parts))
+        self.runtime = probe.ensure_runs(path, params.probe_cache, params.reference_model, params.parts)
         native.take_errors()
         model_params = ll.llama_model_default_params()
         model_params.use_extra_bufts = self.runtime.config.extra_buffers
-        self._model = ll.llama_model_load_from_file(str(path).encode(), model_params)
+        self._model = native.load_model(ll, path, params.parts, model_params)
         if not self._model:
             raise ModelLoadError(path, native.take_errors() or "llama.cpp could not read it")
         self._ctx: Any = None

@@ -15,7 +15,7 @@ import importlib
 import importlib.util
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -110,6 +110,15 @@ def take_errors() -> str:
     text = "; ".join(_first_errors)
     _first_errors.clear()
     return text
+
+
+def load_model(ll: ModuleType, path: Path, parts: Sequence[Path], params: Any) -> Any:
+    """llama.cpp's model from PATH, or from PARTS in order: a model split into several files, whatever their
+    names (llama.cpp checks each part's `split.no`); a null pointer when it cannot be loaded."""
+    if not parts:
+        return ll.llama_model_load_from_file(str(path).encode(), params)
+    names = (ctypes.c_char_p * len(parts))(*(str(part).encode() for part in parts))
+    return ll.llama_model_load_from_splits(names, len(parts), params)
 
 
 def system_info() -> str:

@@ -33,6 +33,9 @@ class LoadParams:
     # LoRA adapters applied on the context at run time, the base model staying memory-mapped (docs/lora.md).
     # Checked against the model before the load (services/loading.py); part of the prompt cache's key.
     adapters: tuple[Lora, ...] = ()
+    # Every file of a model split into several, in order (the path loaded is the first); () for one file.
+    # Loaded with llama_model_load_from_splits: the store's blobs are not named as llama.cpp's loader expects.
+    parts: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ SELFTEST_SINGLES = 4
 CRASH_SWITCH = "LLAMACLI_TEST_SELFTEST_SIGILL"
 
 
-def _header_check(ll: Any, path: Path) -> bool:
+def _header_check(ll: Any, path: Path, parts: Sequence[Path]) -> bool:
     """Run llama.cpp's loader up to the weights and stop it there; whether it got that far."""
     reached = False
 
@@ -54,15 +55,15 @@ def _header_check(ll: Any, path: Path) -> bool:
     params = ll.llama_model_default_params()
     params.progress_callback = callback
     params.use_extra_bufts = False  # no repacked copies of the weights: nothing to allocate
-    ll.llama_model_load_from_file(str(path).encode(), params)
+    native.load_model(ll, path, parts, params)
     return reached
 
 
-def _decode_check(lib: Any, path: Path, config: RuntimeConfig, status_fd: int) -> int:
-    """Load PATH under CONFIG and decode a batch and a few single tokens; the child's exit status."""
+def _decode_check(lib: Any, path: Path, parts: Sequence[Path], config: RuntimeConfig, status_fd: int) -> int:
+    """Load PATH (or its PARTS) under CONFIG and decode a batch and a few single tokens; the child's exit status."""
     params = lib.llama_model_default_params()
     params.use_extra_bufts = config.extra_buffers
-    model = lib.llama_model_load_from_file(str(path).encode(), params)
+    model = native.load_model(lib, path, parts, params)
     if not model:
         return _LOAD_FAILED
     os.write(status_fd, _WEIGHTS_OK)
@@ -91,16 +92,16 @@ def _decode_check(lib: Any, path: Path, config: RuntimeConfig, status_fd: int) -
     return 0
 
 
-def child_main(path: Path, config: RuntimeConfig, header: bool, status_fd: int) -> int:
+def child_main(path: Path, config: RuntimeConfig, header: bool, status_fd: int, parts: Sequence[Path] = ()) -> int:
     """What the child runs: the header check (when HEADER), then the decode check under CONFIG."""
     faulthandler.disable()  # a crash here is expected: no Python crash report
     os.environ["GGML_NO_BACKTRACE"] = "1"  # no gdb backtrace on abort
     ll = native.lib()
     if header:
-        if not _header_check(ll, path):
+        if not _header_check(ll, path, parts):
             return _LOAD_FAILED
         os.write(status_fd, _HEADER_OK)
-    return _decode_check(ll, path, config, status_fd)
+    return _decode_check(ll, path, parts, config, status_fd)
 
 
 def _assertion(text: str) -> str:
@@ -128,7 +129,7 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _fork_child(path: Path, config: RuntimeConfig, header: bool) -> _Outcome:
+def _fork_child(path: Path, config: RuntimeConfig, header: bool, parts: Sequence[Path]) -> _Outcome:
     native.lib()  # load the library before forking, so the child imports nothing
     out_r, out_w = os.pipe()
     status_r, status_w = os.pipe()
@@ -140,7 +141,7 @@ def _fork_child(path: Path, config: RuntimeConfig, header: bool) -> _Outcome:
             os.close(out_r)
             os.close(status_r)
             os.dup2(out_w, 2)  # the GGML_ASSERT message goes to the parent
-            code = child_main(path, config, header, status_w)
+            code = child_main(path, config, header, status_w, parts)
         finally:
             os._exit(code)
     os.close(out_w)
@@ -153,10 +154,11 @@ def _fork_child(path: Path, config: RuntimeConfig, header: bool) -> _Outcome:
     return _Outcome(status, progress, output)
 
 
-def _spawn_child(path: Path, config: RuntimeConfig, header: bool) -> _Outcome:
+def _spawn_child(path: Path, config: RuntimeConfig, header: bool, parts: Sequence[Path]) -> _Outcome:
     """The same child in a fresh interpreter (for a process whose OpenMP pool would not survive fork)."""
     status_r, status_w = os.pipe()
     args = [sys.executable, "-m", "llamacli.engine.probe", str(path), config.name, str(int(header)), str(status_w)]
+    args += [str(part) for part in parts]
     proc = subprocess.Popen(
         args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, pass_fds=(status_w,)
     )
@@ -169,19 +171,19 @@ def _spawn_child(path: Path, config: RuntimeConfig, header: bool) -> _Outcome:
     return _Outcome(wait_status, progress, stderr[-65536:].decode("utf-8", "replace"))
 
 
-def _try(path: Path, config: RuntimeConfig, header: bool) -> _Outcome:
+def _try(path: Path, config: RuntimeConfig, header: bool, parts: Sequence[Path]) -> _Outcome:
     if native.threads_started():
-        return _spawn_child(path, config, header)
-    return _fork_child(path, config, header)
+        return _spawn_child(path, config, header, parts)
+    return _fork_child(path, config, header, parts)
 
 
-def _ladder(path: Path, start: RuntimeConfig) -> tuple[Verdict, bool]:
+def _ladder(path: Path, start: RuntimeConfig, parts: Sequence[Path] = ()) -> tuple[Verdict, bool]:
     """Step down the ladder from START until a configuration runs PATH: (verdict, whether it was run to the
     end; not when llama.cpp refused the file cleanly, which the real load then reports). Raises if none runs."""
     crashes: list[str] = []
     header = True
     for config in LADDER[LADDER.index(start) :]:
-        outcome = _try(path, config, header)
+        outcome = _try(path, config, header, parts)
         if outcome.signal is None:
             return Verdict(config, tuple(crashes), fresh=True), outcome.code == 0
         if header and not outcome.header_ok:  # died before the weights: the file itself is hostile
@@ -206,8 +208,12 @@ def _process_key(path: Path) -> tuple[object, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, runtime.machine_key(), os.environ.get(CRASH_SWITCH))
 
 
-def ensure_runs(path: Path, cache_dir: Path | None, reference: Path | None = None) -> Verdict:
+def ensure_runs(
+    path: Path, cache_dir: Path | None, reference: Path | None = None, parts: Sequence[Path] = ()
+) -> Verdict:
     """The configuration in which llama.cpp loads and runs PATH on this machine, tried in a child once.
+
+    PARTS: every file of a model split into several (PATH is the first), loaded together in the child too.
 
     The machine's own verdict comes first, from REFERENCE (the bundled model: a known-good file, so a
     crash says something about the machine, not the file); PATH then starts from it. Raises
@@ -218,7 +224,7 @@ def ensure_runs(path: Path, cache_dir: Path | None, reference: Path | None = Non
     if cache_dir is None:
         key = _process_key(path)
         if key not in _in_process:
-            verdict, passed = _ladder(path, LADDER[0])
+            verdict, passed = _ladder(path, LADDER[0], parts)
             if not passed:
                 return verdict
             _in_process[key] = verdict
@@ -235,7 +241,7 @@ def ensure_runs(path: Path, cache_dir: Path | None, reference: Path | None = Non
     remembered = Verdict.from_dict(file_facts.recall(path, _file_kind(), cache_dir))
     if remembered is not None:
         return remembered
-    verdict, passed = _ladder(path, machine.config if machine is not None else LADDER[0])
+    verdict, passed = _ladder(path, machine.config if machine is not None else LADDER[0], parts)
     if machine is not None and verdict.config == machine.config and not verdict.crashes:
         verdict = Verdict(verdict.config, machine.crashes, fresh=True)  # the reason is the machine's
     if passed:
@@ -249,6 +255,7 @@ if __name__ == "__main__":  # pragma: no cover - the spawned child (see _spawn_c
     _path, _config, _header, _fd = sys.argv[1:5]
     _code = _LOAD_FAILED
     try:
-        _code = child_main(Path(_path), runtime.config_named(_config), _header == "1", int(_fd))
+        _parts = [Path(part) for part in sys.argv[5:]]
+        _code = child_main(Path(_path), runtime.config_named(_config), _header == "1", int(_fd), _parts)
     finally:
         os._exit(_code)

@@ -26,7 +26,7 @@ from llamacli.errors import (
     QuantNotFound,
     RemoteNotFound,
 )
-from llamacli.models import gguf_info
+from llamacli.models import gguf_info, splits
 from llamacli.models.references import DEFAULT_QUANT
 
 SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
@@ -122,10 +122,13 @@ def gguf_files(repo: str) -> dict[str, tuple[int | None, str | None]]:
 
 
 def pick_quant(repo: str, files: list[str], quant: str | None) -> str:
-    """The one file of FILES for QUANT (case-insensitive; Q4_K_M when None)."""
-    single = [f for f in files if not re.search(r"-\d{5}-of-\d{5}\.gguf$", f)]
+    """The one file of FILES for QUANT (case-insensitive; Q4_K_M when None): a single file, else the first part
+    of a model split into several (models/splits.py), which stands for all of them."""
+    single = [f for f in files if not splits.is_split(f) or splits.is_first(f)]
     wanted = (quant or DEFAULT_QUANT).upper()
     matches = [f for f in single if quant_of(f) == wanted]
+    if len(matches) > 1:  # a quantization published both whole and in parts: the whole file
+        matches = [f for f in matches if not splits.is_split(f)] or matches
     if len(matches) == 1:
         return matches[0]
     available = sorted({q for f in single if (q := quant_of(f))})

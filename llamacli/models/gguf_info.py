@@ -74,6 +74,7 @@ class GGUFInfo:
     adapter_type: str | None = None  # adapter.type ("lora")
     lora_alpha: float | None = None  # adapter.lora.alpha
     lora_rank: int | None = None  # the largest rank among the adapter's lora_a tensors
+    parts: int = 1  # files the model is split into (models/splits.py adds theirs up)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""

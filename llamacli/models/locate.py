@@ -8,8 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamacli.errors import InvalidValue, ModelNotFound, ModelNotLocal, NoSuchModelFile, PackageMissing
-from llamacli.models import references
+from llamacli.errors import (
+    InvalidValue,
+    MissingPart,
+    ModelNotFound,
+    ModelNotLocal,
+    NoSuchModelFile,
+    PackageMissing,
+)
+from llamacli.models import references, splits
 from llamacli.models.registry import HubSource, PackageSource, Registry, Variant
 from llamacli.models.store import Manifest, Store, hub_key, import_key
 
@@ -22,6 +29,7 @@ class LocalModel:
     path: Path
     variant: Variant | None = None
     sha256: str | None = None  # a pulled file's verified digest (what the prompt cache keys its states by)
+    parts: tuple[Path, ...] = ()  # a model split into several files: every one, in order (`path` is the first)
 
     @property
     def url(self) -> str | None:
@@ -47,7 +55,7 @@ def _local_path(path: Path) -> LocalModel:
         raise NoSuchModelFile(path)
     if not path.is_file():
         raise InvalidValue(f"not a file: {path}", "give the path of a .gguf file")
-    return LocalModel(name=str(path), path=path)
+    return LocalModel(name=str(path), path=path, parts=splits.local_parts(path))  # MissingPart for a lost part
 
 
 def find_manifest(
@@ -84,23 +92,39 @@ def locate(text: str, registry: Registry, env: Mapping[str, str] = os.environ) -
     store = Store.default(env)
     record = find_manifest(ref, registry, store, intact=False)
     manifest = record if record is not None and store.intact(record) else None
-    changed = store.file_of(record) if record is not None and manifest is None and not record.imported else None
+    changed = store.changed_file(record) if record is not None and manifest is None and not record.imported else None
     if isinstance(ref, references.HubRef):
         if manifest is None:
             raise ModelNotLocal(str(ref), changed)
-        return LocalModel(name=str(ref), path=store.file_of(manifest), sha256=_digest_of(manifest))
+        return _stored(str(ref), store, manifest)
     variant = registry.find(ref.name)
     if variant is None:
         if manifest is None:
+            _lost_part(store, record)
             raise ModelNotFound(ref.name, registry.close_matches(ref.name))
-        return LocalModel(name=ref.name, path=store.file_of(manifest), sha256=_digest_of(manifest))
+        return _stored(ref.name, store, manifest)
     # A family alone (`llama3.2`, `llama3.2:latest`) is shown as the model it selects.
     name = ref.name if ref.name in (variant.entry.name, variant.tag) else variant.entry.name
     if isinstance(variant.entry.source, PackageSource):
         return LocalModel(name=name, path=package_file(variant), variant=variant)
     if manifest is None:
         raise ModelNotLocal(name, changed)
-    return LocalModel(name=name, path=store.file_of(manifest), variant=variant, sha256=_digest_of(manifest))
+    return _stored(name, store, manifest, variant)
+
+
+def _stored(name: str, store: Store, manifest: Manifest, variant: Variant | None = None) -> LocalModel:
+    """The LocalModel of a pulled or imported model (its parts too, when it is split into several files)."""
+    parts = store.files_of(manifest) if manifest.parts else ()
+    return LocalModel(name, store.file_of(manifest), variant, _digest_of(manifest), parts)
+
+
+def _lost_part(store: Store, record: Manifest | None) -> None:
+    """MissingPart when an imported model split into parts lost one (its first part still there)."""
+    if record is None or not record.imported or not record.parts or not store.file_of(record).is_file():
+        return
+    missing = store.changed_file(record)
+    if missing is not None:
+        raise MissingPart(missing, store.files_of(record).index(missing) + 1, len(record.parts))
 
 
 def _digest_of(manifest: Manifest) -> str | None:

@@ -18,11 +18,13 @@ from typing import Any
 
 from llamacli.base import lora, paths
 from llamacli.errors import InvalidValue, ModelNotFound, RegistryError
+from llamacli.models import splits
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*:[a-z0-9][a-z0-9._-]*\Z")
 REPO_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 PACKAGE_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-FILE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.gguf\Z")
+# A file name, or a folder and a file name (bartowski puts the parts of a split model in a folder).
+FILE_PATTERN = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]*/)?[A-Za-z0-9][A-Za-z0-9._-]*\.gguf\Z")
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,8 @@ def _parse_entry(name: str, table: Any, path: Path, text: str) -> ModelEntry:
         file = _require(spec, "file", str, lambda p, q=quant: fail(f"quants.{q}: {p}"))
         if not FILE_PATTERN.match(file):
             fail(f"quants.{quant}: 'file' must be a plain .gguf file name, got {file!r}")
+        if splits.is_split(file) and not splits.is_first(file):
+            fail(f"quants.{quant}: a model split into parts is named by its first, NAME-00001-of-0000N.gguf")
         size = _require(spec, "size", int, lambda p, q=quant: fail(f"quants.{q}: {p}"))
         quants.append(QuantFile(quant=quant, file=file, size=size))
     default_quant = _require(table, "default_quant", str, fail)

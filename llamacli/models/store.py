@@ -5,7 +5,8 @@ Layout (`llamacli paths` shows the root; `LLAMACLI_HOME/models` when that is set
     blobs/sha256-<hex>.gguf       complete files, verified against the Hub's sha256, never written in place
     partial/sha256-<hex>.part     downloads in progress (persist across processes: the next pull resumes)
     partial/sha256-<hex>.lock     held while a process downloads that blob (two pulls: one download)
-    manifests/<id>.json           one per model: where it came from and which file is it
+    manifests/<id>.json           one per model: where it came from and which file is it (models/manifest.py;
+                                  a model split into parts names each part's blob, in order)
     quantized/<name>.gguf         files `quantize` made (registered like imports, but ours: rm deletes them)
     quantized/<name>.PID.part     a quantization in progress (swept once process PID is gone)
 
@@ -35,61 +36,18 @@ import re
 import stat
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from llamacli.base import paths
 from llamacli.errors import BusyError, OutsideStore, StoreError
+from llamacli.models.manifest import Manifest, Part, from_json, hub_key, import_key
+
+__all__ = ["Manifest", "Part", "Store", "hub_key", "import_key"]
 
 SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 MANIFEST_MAX = 1 << 20  # ours are a few hundred bytes; anything larger is not a manifest
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "key": (str,),
-    "path": (str,),
-    "size": (int,),
-    "sha256": (str, type(None)),
-    "repo": (str, type(None)),
-    "file": (str, type(None)),
-    "quant": (str, type(None)),
-    "revision": (str, type(None)),
-    "name": (str, type(None)),
-    "parameters": (int, type(None)),
-    "created": (int, float),
-}
-
 RM_WAIT = 10.0  # seconds rm waits for a pull that is recording the same file (a download is never waited for)
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A model on this machine: its source and its file."""
-
-    key: str  # hf.co/OWNER/REPO/FILE for pulls, import:NAME for imports
-    path: str  # relative to the store for pulled blobs (a portable LLAMACLI_HOME), absolute for imports
-    size: int
-    sha256: str | None = None
-    repo: str | None = None
-    file: str | None = None
-    quant: str | None = None
-    revision: str | None = None
-    name: str | None = None  # the name an import was registered under
-    parameters: int | None = None  # from the GGUF header, read once when the model arrived
-    created: float = 0.0
-
-    @property
-    def imported(self) -> bool:
-        """Whether the file is the user's own (never deleted by rm)."""
-        return self.key.startswith("import:")
-
-
-def hub_key(repo: str, file: str) -> str:
-    """The manifest key of a file pulled from a Hub repository."""
-    return f"hf.co/{repo}/{file}"
-
-
-def import_key(name: str) -> str:
-    """The manifest key of an imported file."""
-    return f"import:{name}"
 
 
 class Store:
@@ -177,10 +135,20 @@ class Store:
         return self.root / manifest.path
 
     def intact(self, manifest: Manifest) -> bool:
-        """Whether MANIFEST's file is as recorded: an imported file exists, a pulled one is still its blob."""
-        if manifest.imported:
-            return self.file_of(manifest).is_file()
-        return manifest.sha256 is not None and self.has_blob(manifest.sha256, manifest.size)
+        """Whether MANIFEST's files are as recorded: an imported file exists, a pulled one is still its blob."""
+        return self.changed_file(manifest) is None
+
+    def files_of(self, manifest: Manifest) -> tuple[Path, ...]:
+        """Every file of a model, in order (a split model's parts; else its one file)."""
+        return tuple(self.root / part.path for part in manifest.files)
+
+    def changed_file(self, manifest: Manifest) -> Path | None:
+        """The first of MANIFEST's files that is not as recorded (missing, replaced, cut short); None if all are."""
+        for part, path in zip(manifest.files, self.files_of(manifest), strict=True):
+            whole = path.is_file() if manifest.imported else self.has_blob(part.sha256 or "", part.size)
+            if not whole:
+                return path
+        return None
 
     def has_blob(self, sha256: str, size: int) -> bool:
         """Whether the verified blob is in place: a regular file of SIZE bytes.
@@ -190,13 +158,13 @@ class Store:
         """
         try:
             st = self.blob_path(sha256).lstat()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: not a digest
             return False
         return stat.S_ISREG(st.st_mode) and st.st_size == size
 
     def mark_partial(self, sha256: str, manifest: Manifest) -> None:
         """Record what a partial download is, so `rm` can find it before it completes."""
-        _write_atomic(self.partials / f"sha256-{sha256}.json", json.dumps(asdict(manifest)))
+        _write_atomic(self.partials / f"sha256-{sha256}.json", json.dumps(manifest.to_json()))
 
     def unmark_partial(self, sha256: str) -> None:
         """The download completed (or was deleted): forget its record."""
@@ -247,28 +215,31 @@ class Store:
             info = file.lstat()
             if not stat.S_ISREG(info.st_mode) or info.st_size > MANIFEST_MAX:
                 return None
-            data = json.loads(file.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not all(
-                isinstance(v, _FIELD_TYPES.get(k, ())) and not isinstance(v, bool) for k, v in data.items()
-            ):
-                return None
-            manifest = Manifest(**data)
-        except (OSError, ValueError, TypeError):
+            manifest = from_json(json.loads(file.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
             return None  # absent, or not ours: never listed
+        if manifest is None:
+            return None
         if not record and not manifest.imported and not self._own_blob(manifest):
             return None
         return manifest
 
     def _own_blob(self, manifest: Manifest) -> bool:
-        """Whether a pulled model's manifest names a valid digest and that digest's blob as its file."""
-        if manifest.sha256 is None or not SHA256.match(manifest.sha256):
+        """Whether a pulled model's manifest names valid digests and those digests' blobs as its files."""
+        first = manifest.files[0]
+        if (first.path, first.sha256) != (manifest.path, manifest.sha256):
             return False
-        return Path(manifest.path) == self.blob_path(manifest.sha256).relative_to(self.root)
+        return all(
+            part.sha256 is not None
+            and SHA256.match(part.sha256)
+            and Path(part.path) == self.blob_path(part.sha256).relative_to(self.root)
+            for part in manifest.files
+        )
 
     def put(self, manifest: Manifest) -> Manifest:
         """Record a present model (atomically: a reader sees the old state or the new, never half)."""
-        manifest = Manifest(**{**asdict(manifest), "created": manifest.created or time.time()})
-        _write_atomic(self._manifest_file(manifest.key), json.dumps(asdict(manifest), indent=2))
+        manifest = replace(manifest, created=manifest.created or time.time())
+        _write_atomic(self._manifest_file(manifest.key), json.dumps(manifest.to_json(), indent=2))
         return manifest
 
     def all(self) -> list[Manifest]:
@@ -279,7 +250,7 @@ class Store:
         return sorted(found, key=lambda m: m.created)
 
     def remove(self, manifest: Manifest) -> int:
-        """Forget a model and delete its blob unless another manifest uses it; return bytes freed.
+        """Forget a model and delete its blobs (every part's) unless another manifest uses them; bytes freed.
 
         The file goes first and the manifest last, under the blob's lock (so a pull cannot be recording
         the same file meanwhile): a kill in between leaves a manifest whose file is missing, which is
@@ -290,14 +261,17 @@ class Store:
             freed = self._delete(self.file_of(manifest)) if self.made_here(manifest) else 0
             self._delete(self._manifest_file(manifest.key))  # an imported file is the user's: only forgotten
             return freed
-        for path in (
-            self._manifest_file(manifest.key),
-            self.blob_path(manifest.sha256),
-            self.partial_path(manifest.sha256),
-        ):
+        digests = manifest.digests
+        for path in (self._manifest_file(manifest.key), *map(self.blob_path, digests)):
             self._check_inside(path)
-        with self.lock(manifest.sha256, timeout=RM_WAIT):
-            freed = 0 if self._used(manifest.sha256, besides=manifest.key) else self._delete_blob(manifest.sha256)
+        for path in map(self.partial_path, digests):
+            self._check_inside(path)
+        freed = 0
+        with contextlib.ExitStack() as held:  # every part's lock, in order (as a pull takes them)
+            for sha in digests:
+                held.enter_context(self.lock(sha, timeout=RM_WAIT))
+            for sha in dict.fromkeys(digests):
+                freed += 0 if self._used(sha, besides=manifest.key) else self._delete_blob(sha)
             self._delete(self._manifest_file(manifest.key))
         return freed
 
@@ -307,7 +281,7 @@ class Store:
             return 0 if self._used(sha256) else self._delete_blob(sha256)
 
     def _used(self, sha256: str, besides: str | None = None) -> bool:
-        return any(m.sha256 == sha256 and not m.imported and m.key != besides for m in self.all())
+        return any(sha256 in m.digests and not m.imported and m.key != besides for m in self.all())
 
     def _delete_blob(self, sha256: str) -> int:
         """Delete the blob and any partial download of SHA256 (the caller holds its lock); bytes freed."""
@@ -327,7 +301,7 @@ class Store:
                     stale.unlink(missing_ok=True)
         shas = {p.name.removeprefix("sha256-").split(".")[0] for p in self.blobs.glob("sha256-*.gguf")}
         shas |= {p.name.removeprefix("sha256-").removesuffix(".json") for p in self.partials.glob("sha256-*.json")}
-        shas |= {m.sha256 for m in self.all() if m.sha256 and not m.imported}
+        shas |= {sha for m in self.all() if not m.imported for sha in m.digests}
         for sha in sorted(filter(SHA256.match, shas)):  # an odd name is not ours to delete
             with contextlib.suppress(OSError, OutsideStore), self._if_free(sha) as free:  # housekeeping: never fails
                 freed += self._sweep_one(sha) if free else 0
@@ -336,7 +310,7 @@ class Store:
     def _sweep_one(self, sha256: str) -> int:
         """Sweep one digest whose lock the caller holds."""
         for m in self.all():
-            if m.sha256 == sha256 and not m.imported and not self.file_of(m).is_file():
+            if sha256 in m.digests and not m.imported and not all(f.is_file() for f in self.files_of(m)):
                 self._delete(self._manifest_file(m.key))
         if not self.partial_path(sha256).exists():
             self.unmark_partial(sha256)

@@ -107,7 +107,10 @@ def load(choice: Choice) -> Model:
     """Load CHOICE with its params (ModelLoadError for a file llama.cpp refuses)."""
     from llamacli.engine import Model
 
-    return Model(choice.local.path, choice.params)
+    params = choice.params
+    if choice.local.parts:
+        params = dataclasses.replace(params, parts=choice.local.parts)
+    return Model(choice.local.path, params)
 
 
 def open_model(
@@ -149,7 +152,7 @@ def check_fit(local: LocalModel, n_ctx: int | None, env: Mapping[str, str] = os.
     """The memory verdict for LOCAL at N_CTX: the one place loading asks sizing."""
     from llamacli.sizing import fit
 
-    return fit.check_local(local.path, local.variant, n_ctx, env)
+    return fit.check_local(local.path, local.variant, n_ctx, env, local.parts)
 
 
 def adapted(params: LoadParams, local: LocalModel) -> LoadParams:

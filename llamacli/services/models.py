@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,32 +11,27 @@ from typing import TYPE_CHECKING, Any
 
 from llamacli.base import paths
 from llamacli.base.offline import is_offline
-from llamacli.base.sizes import format_size
 from llamacli.errors import (
-    DownloadError,
     ImportNameInUse,
-    IntegrityError,
     InvalidValue,
-    ModelLoadError,
     ModelNotFound,
     ModelNotLocal,
     ModelNotPulled,
-    NotEnoughDisk,
     OfflineRefused,
     PackageMissing,
     PullOfFile,
-    StoreError,
 )
 from llamacli.hub import metadata
-from llamacli.models import gguf_info, references, registry
+from llamacli.models import gguf_info, references, registry, splits
 from llamacli.models.locate import LocalModel, find_manifest, locate, package_file
 from llamacli.models.registry import HubSource, ModelEntry, PackageSource, Registry
-from llamacli.models.store import Manifest, Store, hub_key, import_key
+from llamacli.models.store import Manifest, Part, Store, hub_key, import_key
+from llamacli.services import blob_pull
 
 if TYPE_CHECKING:  # imported where used: `show` and `list` need neither
     from llamacli.hub import download
 
-DISK_MARGIN = 64 << 20  # leave room for the manifest, logs, and the filesystem's own needs
+DISK_MARGIN = blob_pull.DISK_MARGIN
 
 
 @dataclass(frozen=True)
@@ -63,6 +57,7 @@ class LocalEntry:
     modified: float
     path: Path
     source: str  # hf.co/OWNER/REPO, "imported" or "bundled"
+    parts: int = 1  # files it is split into (`size` is all of them together)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary."""
@@ -105,32 +100,6 @@ def _registry_entry(text: str, reg: Registry) -> ModelEntry | None:
     return variant.entry if variant is not None else None
 
 
-def _check_disk(store: Store, needed: int) -> None:
-    probe = store.root
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if needed + DISK_MARGIN > free:
-        raise NotEnoughDisk(store.root, needed, free)
-
-
-def _verify_gguf(partial: Path, header: metadata.RemoteHeader | None) -> gguf_info.GGUFInfo:
-    """The post-download check: a file that hashes right but is no GGUF is deleted (exit 3).
-
-    When the header was already parsed from the Hub before the download (for the memory check) and the
-    file starts with exactly those bytes, that parse stands: the same bytes give the same header.
-    """
-    if header is not None:
-        with partial.open("rb") as f:
-            if f.read(len(header.prefix)) == header.prefix:
-                return header.info
-    try:
-        return gguf_info.read(partial)
-    except ModelLoadError:
-        partial.unlink(missing_ok=True)
-        raise
-
-
 def pull(
     text: str,
     progress: download.Progress | None = None,
@@ -163,6 +132,11 @@ def pull(
         fit.refuse_before_asking(entry, entry.quant(quant), env)  # before any request: sized from the registry
     if file is None:
         file = metadata.pick_quant(repo, list(metadata.gguf_files(repo)), quant)
+    if splits.is_first(file):
+        from llamacli.services import split_pull
+
+        got = split_pull.pull(split_pull.Target(repo, file, entry, existing, store), progress, notify, env, force)
+        return PullResult(display_name(got.manifest, reg), *got.result)
     remote = metadata.resolve(repo, file)
     blob = store.blob_path(remote.sha256)
     have_blob = store.has_blob(remote.sha256, remote.size)
@@ -171,7 +145,7 @@ def pull(
     if not have_blob:
         partial = store.partial_path(remote.sha256)
         have = partial.stat().st_size if partial.exists() else 0
-        _check_disk(store, remote.size - have)
+        blob_pull.check_disk(store, remote.size - have)
         if not have:  # a resumed pull was checked when it started
             header = fit.check_before_pull(remote, entry, force, notify, env)
     info: gguf_info.GGUFInfo | None
@@ -179,34 +153,15 @@ def pull(
     with store.lock(remote.sha256, on_wait=lambda: notify(f"waiting for another pull of {file}…")):
         downloaded, info = 0, None
         if not store.has_blob(remote.sha256, remote.size):  # another process may have finished it while we waited
-            downloaded, info = _fetch(repo, file, remote, store, header, progress or download.Silent(), notify)
+            downloaded, info = blob_pull.fetch_blob(
+                repo, file, remote, store, header, progress or download.Silent(), notify
+            )
             gguf_info.remember(blob, info, paths.cache_dir(env))  # `show` and `run` need not parse it again
         old = store.get(hub_key(repo, file))
         manifest = _record(store, repo, file, remote, old, info or gguf_info.read(blob, paths.cache_dir(env)))
     if old is not None and old.sha256 not in (None, remote.sha256):
         store.release(old.sha256)  # the repository changed the file: drop the superseded blob
     return PullResult(display_name(manifest, reg), blob, remote.size, remote.sha256, downloaded, present)
-
-
-def _fetch(
-    repo: str,
-    file: str,
-    remote: metadata.RemoteFile,
-    store: Store,
-    header: metadata.RemoteHeader | None,
-    progress: download.Progress,
-    notify: Callable[[str], None],
-) -> tuple[int, gguf_info.GGUFInfo]:
-    """Download into the store with a record of the partial file (for `rm`); (body bytes, header)."""
-    pending = Manifest(hub_key(repo, file), "", remote.size, remote.sha256, repo, file, metadata.quant_of(file))
-    store.mark_partial(remote.sha256, pending)
-    try:
-        result = _download(remote, store, store.partial_path(remote.sha256), header, progress, notify)
-    except (IntegrityError, ModelLoadError):
-        store.unmark_partial(remote.sha256)  # the bad file is gone; nothing to resume
-        raise
-    store.unmark_partial(remote.sha256)
-    return result
 
 
 def _record(
@@ -231,36 +186,6 @@ def _record(
     return store.put(manifest)
 
 
-def _download(
-    remote: metadata.RemoteFile,
-    store: Store,
-    partial: Path,
-    header: metadata.RemoteHeader | None,
-    progress: download.Progress,
-    notify: Callable[[str], None],
-) -> tuple[int, gguf_info.GGUFInfo]:
-    """Fetch, verify the sha256 and the GGUF header, and move into place; (body bytes fetched, header)."""
-    from llamacli.hub import download
-
-    if partial.exists() and partial.stat().st_size:
-        notify(f"resuming {remote.file} from {format_size(partial.stat().st_size)}")
-    before = partial.stat().st_size if partial.exists() else 0
-    request = download.Request(remote.url, remote.headers, remote.size, remote.sha256)
-    prefix = header.prefix if header is not None else b""  # the header read fetched the first bytes: keep them
-    try:
-        download.fetch(metadata.client(), request, partial, progress, prefix=prefix)
-    except download.TransferFailed as e:
-        raise DownloadError(remote.repo, remote.file, str(e)) from e
-    except download.DigestMismatch as e:
-        raise IntegrityError(remote.repo, remote.file, remote.sha256, e.actual) from e
-    except OSError as e:  # the disk filled up, or the store is not writable
-        raise StoreError(partial, e) from e
-    info = _verify_gguf(partial, header)
-    store.blobs.mkdir(parents=True, exist_ok=True)
-    os.replace(partial, store.blob_path(remote.sha256))
-    return remote.size - before, info
-
-
 def list_local(env: Mapping[str, str] = os.environ) -> list[LocalEntry]:
     """Every model on this machine: bundled, pulled and imported (only complete, verified files)."""
     reg = registry.load(env)
@@ -282,7 +207,8 @@ def list_local(env: Mapping[str, str] = os.environ) -> list[LocalEntry]:
         if not store.intact(m):
             continue
         source = ("quantized" if store.made_here(m) else "imported") if m.imported else f"hf.co/{m.repo}"
-        out.append(LocalEntry(display_name(m, reg), m.quant, m.size, m.parameters, m.created, path, source))
+        name, parts = display_name(m, reg), len(m.files)
+        out.append(LocalEntry(name, m.quant, m.size, m.parameters, m.created, path, source, parts))
     return out
 
 
@@ -340,7 +266,8 @@ def show(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, Path | No
     reg = registry.load(env)
     try:
         local = locate(text, reg, env)
-        return local.name, local.path, gguf_info.read(local.path, paths.cache_dir(env))
+        headers = [gguf_info.read(part, paths.cache_dir(env)) for part in local.parts or (local.path,)]
+        return local.name, local.path, splits.combined(headers)  # a split model's metadata: its first part's
     except ModelNotLocal:
         if is_offline(env):
             raise
@@ -349,6 +276,9 @@ def show(text: str, env: Mapping[str, str] = os.environ) -> tuple[str, Path | No
     repo, file, quant = target
     if file is None:
         file = metadata.pick_quant(repo, list(metadata.gguf_files(repo)), quant)
+    if splits.is_first(file):
+        remotes = [metadata.resolve(repo, name) for name in splits.part_names(file)]
+        return text, None, splits.combined([metadata.read_header(remote).info for remote in remotes])
     return text, None, metadata.remote_header(repo, file)
 
 
@@ -357,7 +287,9 @@ _NAME_CHARS = re.compile(r"[^a-z0-9._-]+")
 
 def default_import_name(path: Path) -> str:
     """A registry-style name for an imported file: its lower-cased stem, tagged `local`."""
-    stem = _NAME_CHARS.sub("-", path.name.lower().removesuffix(".gguf")).strip("-._") or "model"
+    found = splits.parse(path.name)  # a split model is named by its parts' common prefix
+    base = found[0] if found is not None else path.name.removesuffix(".gguf")
+    stem = _NAME_CHARS.sub("-", base.lower()).strip("-._") or "model"
     return f"{stem}:local"
 
 
@@ -366,7 +298,9 @@ def import_file(
 ) -> LocalEntry:
     """Register a GGUF already on disk under NAME, without copying it.
 
-    A NAME that already names another imported file is refused unless FORCE (then it points here).
+    A NAME that already names another imported file is refused unless FORCE (then it points here). The
+    first part of a model split into several files (`X-00001-of-00003.gguf`) registers every part, each
+    of which must be next to it (MissingPart otherwise): llama.cpp finds them there by name.
     """
     path = path.expanduser().resolve()
     if not path.is_file():
@@ -378,7 +312,9 @@ def import_file(
     reg = registry.load(env)
     if reg.find(name) is not None:
         raise ImportNameInUse(name, None)
-    info = gguf_info.read(path, paths.cache_dir(env))  # ModelLoadError for a file that is not a whole GGUF
+    files = splits.local_parts(path) or (path,)
+    # ModelLoadError for a file that is not a whole GGUF
+    info = splits.combined([gguf_info.read(file, paths.cache_dir(env)) for file in files])
     store = Store.default(env)
     existing = store.get(import_key(name))
     if existing is not None and not force and store.file_of(existing).resolve() != path:
@@ -387,10 +323,13 @@ def import_file(
         Manifest(
             key=import_key(name),
             path=str(path),
-            size=path.stat().st_size,
+            size=sum(file.stat().st_size for file in files),
             name=name,
             quant=info.file_type,
             parameters=info.parameters,
+            parts=tuple(Part(str(file), file.stat().st_size) for file in files) if len(files) > 1 else (),
         )
     )
-    return LocalEntry(name, manifest.quant, manifest.size, info.parameters, manifest.created, path, "imported")
+    return LocalEntry(
+        name, manifest.quant, manifest.size, info.parameters, manifest.created, path, "imported", len(files)
+    )

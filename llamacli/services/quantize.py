@@ -100,6 +100,11 @@ def plan(
     """Check a quantization before any work; FREE_SPACE: the store's free bytes when known (else asked of the OS)."""
     target = target_type(to)
     local = locate(source, registry.load(env), env)
+    if local.parts:  # llama.cpp's quantizer reads and writes one file
+        raise InvalidValue(
+            f"{local.name} is split into {len(local.parts)} files, which quantize cannot read",
+            "merge them first (llama.cpp's llama-gguf-split --merge), import the result, and quantize that",
+        )
     info = gguf_info.read(local.path, paths.cache_dir(env))  # ModelLoadError when the file is not a whole GGUF
     if info.file_type not in UNQUANTIZED and info.file_type is not None and not allow_requantize:
         raise RequantizeRefused(local.name, info.file_type)

@@ -15,14 +15,16 @@ chosen, which is the context to load with. Speed needs a calibration and is `rec
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llamacli.base.sizes import format_size, parse_size
 from llamacli.engine.params import DEFAULT_CTX
+from llamacli.models import splits
 from llamacli.models.gguf_info import GGUFInfo
 from llamacli.models.registry import ModelEntry, QuantFile, Variant
 from llamacli.sizing.calibration import Calibration, load_cached
@@ -184,9 +186,12 @@ class Sizer:
         shape = shape_of_entry(entry, self.calibration)
         return self.fit(shape, quant.size, quant.quant, entry.context_length, n_ctx)
 
-    def local(self, path: Path, variant: Variant | None, n_ctx: int | None, cache: Path) -> MemoryFit | None:
+    def local(
+        self, path: Path, variant: Variant | None, n_ctx: int | None, cache: Path, parts: Sequence[Path] = ()
+    ) -> MemoryFit | None:
         """A model on disk (registry shape, else its header, read through CACHE); None when it cannot be sized.
 
+        PARTS: every file of a model split into several (PATH is the first), sized by their total.
         A header that cannot be read is left to the loader, which reports why the file is broken.
         """
         from llamacli.errors import LlamacliError
@@ -194,10 +199,10 @@ class Sizer:
 
         if variant is not None:
             shape = shape_of_entry(variant.entry, self.calibration)
-            size, quant, trained = path.stat().st_size, variant.file.quant, variant.entry.context_length
-            return self.fit(shape, size, quant, trained, n_ctx)
+            size = sum(part.stat().st_size for part in parts or (path,))
+            return self.fit(shape, size, variant.file.quant, variant.entry.context_length, n_ctx)
         try:
-            info = gguf_info.read(path, cache)
+            info = splits.combined([gguf_info.read(part, cache) for part in parts or (path,)])
         except LlamacliError:
             return None
         found = shape_of_info(info)
@@ -235,7 +240,11 @@ def check(
 
 
 def check_local(
-    path: Path, variant: Variant | None, n_ctx: int | None, env: Mapping[str, str] = os.environ
+    path: Path,
+    variant: Variant | None,
+    n_ctx: int | None,
+    env: Mapping[str, str] = os.environ,
+    parts: Sequence[Path] = (),
 ) -> MemoryFit | None:
     """This machine's verdict for a model on disk; None when it cannot be sized (see `Sizer.local`).
 
@@ -244,7 +253,7 @@ def check_local(
     """
     from llamacli.base import paths
 
-    return Sizer.here(env).local(path, variant, n_ctx, paths.cache_dir(env))
+    return Sizer.here(env).local(path, variant, n_ctx, paths.cache_dir(env), parts)
 
 
 def warning(local_name: str, verdict: MemoryFit | None) -> str | None:
@@ -287,8 +296,12 @@ def check_before_pull(
     force: bool,
     notify: Callable[[str], None],
     env: Mapping[str, str],
+    parts: Sequence[RemoteFile] = (),
 ) -> RemoteHeader | None:
     """Refuse, before downloading, a model that cannot fit in memory; the remote header if one was read.
+
+    PARTS: every part of a model split into several files (REMOTE is the first): sized by their total,
+    and from every part's header when there is no registry entry (each lists its own tensors).
 
     A registry model is sized from its entry (no request); any other file from its GGUF header, read
     from the Hub with HTTP Range requests. A header that cannot be read is left to the download and its
@@ -310,11 +323,15 @@ def check_before_pull(
             header = metadata.read_header(remote)
         except LlamacliError:
             return None
-        shape, trained = shape_of_info(header.info), header.info.context_length
-        quant = quant or header.info.file_type
+        info = header.info
+        if len(parts) > 1:
+            with contextlib.suppress(LlamacliError):
+                info = splits.combined([info, *(metadata.read_header(part).info for part in parts[1:])])
+        shape, trained = shape_of_info(info), info.context_length
+        quant = quant or info.file_type
         if shape is None:
             return header  # not an attention model we can size
-    result = sizer.fit(shape, remote.size, quant, trained, None)
+    result = sizer.fit(shape, sum(part.size for part in parts) or remote.size, quant, trained, None)
     if result.fits:
         if result.shrunk:
             notify(f"{remote.file} {result.reason}")

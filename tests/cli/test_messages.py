@@ -50,6 +50,7 @@ SAMPLES: list[LlamacliError] = [
     errors.UnknownQuantType("Q9_9", ["Q8_0", "Q4_K_M"]),
     errors.RequantizeRefused("smollm2:135m", "Q4_1"),
     errors.QuantizeFailed(HERE, "requantizing from type q4_1 is disabled"),
+    errors.MissingPart(Path("/m/x-00002-of-00003.gguf"), 2, 3),
     errors.ModelNotPulled("llama3.2:1b"),
     errors.StoreError(Path("/m/x.gguf.part"), OSError(errno.ENOSPC, "No space left on device")),
     errors.OutsideStore(Path("/m/blobs/x"), Path("/m")),

@@ -31,6 +31,8 @@ def test_pick_quant() -> None:
     files = ["M-Q2_K.gguf", "M-Q4_K_M.gguf", "M-Q8_0.gguf", "M-Q8_0-00001-of-00002.gguf", "README.md"]
     assert hub_api.pick_quant("o/r", files, "q8_0") == "M-Q8_0.gguf"
     assert hub_api.pick_quant("o/r", files, None) == "M-Q4_K_M.gguf"
+    split = ["M-Q4_K_M.gguf", "M-Q8_0/M-Q8_0-00001-of-00002.gguf", "M-Q8_0/M-Q8_0-00002-of-00002.gguf"]
+    assert hub_api.pick_quant("o/r", split, "Q8_0") == "M-Q8_0/M-Q8_0-00001-of-00002.gguf"  # a split: its first part
     with pytest.raises(RemoteNotFound, match="no Q5_K_M"):
         hub_api.pick_quant("o/r", files, "Q5_K_M")
     with pytest.raises(RemoteNotFound, match="2 files match"):

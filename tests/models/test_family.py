@@ -12,16 +12,19 @@ import pytest
 
 from llamacli.errors import RegistryError
 from llamacli.hub.metadata import quant_of
-from llamacli.models import registry
+from llamacli.models import registry, splits
 from llamacli.models.registry import HubSource
 
-# name: (repo, {quant: (file, bytes)}, default quant)
+SCOUT = "meta-llama_Llama-4-Scout-17B-16E-Instruct"
+# name: (repo, {quant: (file, bytes)}, default quant); a split quantization's file is its first part
+# and its bytes every part's
 PUBLISHED = {
     "llama3.3:70b": (
         "bartowski/Llama-3.3-70B-Instruct-GGUF",
         {
             "Q2_K": ("Llama-3.3-70B-Instruct-Q2_K.gguf", 26_375_113_312),
             "Q4_K_M": ("Llama-3.3-70B-Instruct-Q4_K_M.gguf", 42_520_398_528),
+            "Q8_0": ("Llama-3.3-70B-Instruct-Q8_0/Llama-3.3-70B-Instruct-Q8_0-00001-of-00002.gguf", 74_980_000_000),
         },
         "Q4_K_M",
     ),
@@ -36,7 +39,11 @@ PUBLISHED = {
     ),
     "llama4:scout": (
         "bartowski/meta-llama_Llama-4-Scout-17B-16E-Instruct-GGUF",
-        {"Q2_K": ("meta-llama_Llama-4-Scout-17B-16E-Instruct-Q2_K.gguf", 39_650_000_000)},
+        {
+            "Q2_K": ("meta-llama_Llama-4-Scout-17B-16E-Instruct-Q2_K.gguf", 39_650_000_000),
+            "Q4_K_M": (f"{SCOUT}-Q4_K_M/{SCOUT}-Q4_K_M-00001-of-00002.gguf", 65_360_000_000),
+            "Q8_0": (f"{SCOUT}-Q8_0/{SCOUT}-Q8_0-00001-of-00003.gguf", 114_520_000_000),
+        },
         "Q2_K",
     ),
 }
@@ -61,7 +68,15 @@ def test_files_and_sizes_are_the_published_ones(name: str) -> None:
     assert entry.default_quant == default
     for q in entry.quants:
         assert quant_of(q.file) == q.quant  # the file name says the quantization the table claims
-        assert "-of-" not in q.file and "/" not in q.file  # single files: `pull` downloads no split parts
+        if "-of-" in q.file:  # bartowski's split scheme: FOLDER/FOLDER-00001-of-0000N.gguf, FOLDER = NAME-QUANT
+            folder, first = q.file.split("/")
+            assert splits.is_first(first) and first.startswith(f"{folder}-") and folder.endswith(f"-{q.quant}")
+            names = splits.part_names(q.file)  # every part's name is derived from the first's
+            assert names[0] == q.file and len(names) == int(first[-10:-5]) >= 2
+            assert all(name.startswith(f"{folder}/{folder}-") for name in names)
+            assert q.size / len(names) < 50e9  # the Hub splits files above ~50 GB: each part is below that
+        else:
+            assert "/" not in q.file
         low, high = BITS[q.quant]
         assert low < 8 * q.size / entry.parameters < high, (q.quant, 8 * q.size / entry.parameters)
 

@@ -58,6 +58,7 @@ class Faults:
     commit: str | None = None
     size: int | None = None
     ignore_range: bool = False
+    only: str | None = None  # the sha256 of the one file the body faults apply to (None: every file)
 
     def changes_bodies(self) -> bool:
         """Whether a file's bytes must pass through Python on their way out (cut, flipped, slowed, unranged)."""
@@ -229,7 +230,7 @@ def _handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             entry = self._find(sha)
             if entry is None:
                 return self._error(404, "EntryNotFound")
-            faults = hub.faults
+            faults = hub.faults if hub.faults.only in (None, sha) else Faults()
             start = 0
             status = 200
             ranged = self.headers.get("Range")
