@@ -21,7 +21,6 @@ from llamacli.models.registry import load as load_registry
 SHAPE = {"width": 2048, "feed_forward": 8192, "heads": 32, "kv_heads": 8, "context": 131_072}
 
 
-
 def write(target: Path, layers: int = 16, seed: int = 0) -> Path:
     """A random Llama model of LAYERS layers at TARGET (F16)."""
     import gguf
