@@ -16,6 +16,7 @@ from llamacli.models import registry
 from llamacli.models.locate import package_file
 from tests.support import quick
 from tests.support.hubserver import LLAMA_1B_REPO, HubServer
+from tests.support.llama_server import LlamaServer, start_llama_server
 from tests.support.quantize import requantize
 
 
@@ -87,6 +88,14 @@ def model(smollm2_path: Path) -> Iterator[object]:
 
     with Model(smollm2_path, LoadParams(n_ctx=2048)) as loaded:
         yield loaded
+
+
+@pytest.fixture(scope="session")
+def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    """llama.cpp's own llama-server serving the bundled model on loopback (built first if needed)."""
+    server = start_llama_server(smollm2_path, tmp_path_factory.mktemp("llama-server") / "llama-server.log")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ REMOTES_EPILOG = exit_codes.epilog(
 
 def remotes(
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print a JSON list: name, url, answers, kind, models, error.")
+        bool, typer.Option("--json", help="Print a JSON list: name, url, answers, kind, context, models, error.")
     ] = False,
     offline: Annotated[
         bool, typer.Option("--offline", help="Never touch the network (every remote is not asked).")
@@ -45,11 +45,13 @@ def remotes(
                 "url": s.remote.url,
                 "answers": s.answers,
                 "kind": s.kind,
+                "context": s.context,
                 "models": list(s.models),
                 "error": said,
             }
         )
-        what = f"{s.kind}, {len(s.models)} models" if s.answers else f"no: {said}"
+        context = f", context {s.context}" if s.context else ""
+        what = f"{s.kind}{context}, {len(s.models)} models" if s.answers else f"no: {said}"
         rows.append([s.remote.name, s.remote.url, what])
     if json_output:
         out.data(data)

@@ -121,6 +121,7 @@ class Status:
     kind: str | None = None
     models: tuple[str, ...] = ()
     error: LlamacliError | None = None  # why it does not answer
+    context: int | None = None  # its context window in tokens, when it says (llama.cpp's /props, vLLM's one model)
 
 
 def status(remote: RemoteConfig, offline: bool, env: Mapping[str, str] = os.environ) -> Status:
@@ -136,7 +137,8 @@ def status(remote: RemoteConfig, offline: bool, env: Mapping[str, str] = os.envi
         models = list_model_ids(point)
     except LlamacliError as e:
         return Status(remote, False, error=e)
-    return Status(remote, True, caps.describe(), tuple(models))
+    context = caps.n_ctx or (caps.context_of(models[0]) if len(models) == 1 else None)
+    return Status(remote, True, caps.describe(), tuple(models), context=context)
 
 
 def served(

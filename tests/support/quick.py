@@ -18,9 +18,20 @@ import pytest
 
 # Fixtures whose setup loads the model, requantizes it or calibrates this machine (their closure counts:
 # a fixture that requests one of these is heavy too, and pytest lists it in the test's fixturenames).
-# `hub_server` and `hub` serve the requantized files; `calibrated` and `calibration_file` calibrate.
+# `hub_server` and `hub` serve the requantized files; `calibrated` and `calibration_file` calibrate;
+# `served` and `llama_server` load it in a server process.
 HEAVY_FIXTURES = frozenset(
-    {"model", "quantized", "hub_server", "hub", "calibration_file", "calibrated", "served", "f16_source"}
+    {
+        "model",
+        "quantized",
+        "hub_server",
+        "hub",
+        "calibration_file",
+        "calibrated",
+        "served",
+        "f16_source",
+        "llama_server",
+    }
 )
 
 # Set by the `isolated` fixture while a test not marked slow runs; read only here, never by llamacli.
