@@ -11,4 +11,15 @@ bash scripts/install.sh --dev
 .venv/bin/ruff format --check llamacli tests scripts
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
+# llama.cpp's own llama-server, the peer of tests/remote/test_against_llama_server.py: built here (from the
+# same llama-cpp-python source package; ~5 min on 2 cores, once, then cached) so its cost shows in this log
+# rather than inside a test's timeout. The quick pass does not need it. cmake comes from the venv if the
+# machine has none.
+case " $* " in
+  *" not slow "*) ;;
+  *)
+    command -v cmake >/dev/null || .venv/bin/python -m pip install --quiet --disable-pip-version-check cmake
+    PATH="$PWD/.venv/bin:$PATH" bash scripts/native_tools.sh llama-server >/dev/null
+    ;;
+esac
 .venv/bin/python -m pytest "$@"
