@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from llamacli.cli import timings
 from llamacli.cli.output import Output
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ def stats_line(stats: Stats) -> str:
     """The dim line after an answer: tokens, speed, time to first token (and what the cache saved)."""
     evaluated = stats.prompt_tokens - stats.cached_prompt_tokens
     return (
-        f"{stats.generated_tokens} tokens · {stats.generation_tokens_per_second:.1f} tok/s · "
+        f"{timings.generated(stats, ' · ')} · "
         f"first token {stats.time_to_first_token:.2f} s · prompt {evaluated} new + "
         f"{stats.cached_prompt_tokens} cached tokens"
         + (f" ({stats.restored_prompt_tokens} from the prompt cache)" if stats.restored_prompt_tokens else "")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llamacli.cli import exit_codes, guarding, options
+from llamacli.cli import exit_codes, guarding, options, timings
 from llamacli.cli.output import Output
 from llamacli.errors import ExitCode, InvalidValue, LlamacliError
 from llamacli.models import references
@@ -309,7 +309,7 @@ def _envelope(
 def stats_line(stats: Stats) -> str:
     """One human line of timings, as shown after an answer."""
     return (
-        f"{stats.generated_tokens} tokens, {stats.generation_tokens_per_second:.1f} tok/s · "
+        f"{timings.generated(stats)} · "
         f"prompt {stats.prompt_tokens} tokens{_cache_note(stats)}, {stats.prompt_tokens_per_second:.1f} tok/s · "
         f"first token {stats.time_to_first_token:.2f} s · load {stats.load_seconds:.2f} s"
     )

@@ -39,8 +39,12 @@ class Stats:
 
     @property
     def generation_tokens_per_second(self) -> float:
-        """Generated tokens per second, after the prompt was evaluated."""
-        return self.generated_tokens / self.generation_seconds if self.generation_seconds > 0 else 0.0
+        """Generated tokens per second, after the prompt was evaluated; 0 (no rate) for a single token, which
+        comes from the prompt's own evaluation: its "generation" is one sampling, and a rate from it would
+        read in the thousands (llama.cpp's server times it as its 1 µs floor)."""
+        if self.generated_tokens <= 1 or self.generation_seconds <= 0:
+            return 0.0
+        return self.generated_tokens / self.generation_seconds
 
     def to_dict(self) -> dict[str, float | int]:
         """Plain data for --json, the rates included."""

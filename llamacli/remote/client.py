@@ -193,24 +193,10 @@ class _Reader:
         prompt = int(usage.get("prompt_tokens") or (timings.get("prompt_n", 0) + timings.get("cache_n", 0)))
         generated = int(usage.get("completion_tokens") or timings.get("predicted_n") or self.deltas)
         prompt_seconds = timings["prompt_ms"] / 1000 if "prompt_ms" in timings else first - self.started
-        generation_seconds = _generation_seconds(timings)
-        if generation_seconds is None:
-            generation_seconds = now - first
+        # llama.cpp's clock starts at the first token (it comes from the prompt's logits): with one token,
+        # predicted_ms is its 1 µs floor, not a time, and Stats gives no rate for one token.
+        generation_seconds = timings["predicted_ms"] / 1000 if "predicted_ms" in timings else now - first
         return Stats(prompt, cached, generated, prompt_seconds, generation_seconds, first - self.started, 0.0)
-
-
-def _generation_seconds(timings: dict[str, Any]) -> float | None:
-    """llama.cpp's time spent generating, None when it did not say.
-
-    Its first token comes from the prompt's logits, so its clock starts there: `predicted_ms` times the
-    decode steps after it. With one token generated there was none, and `predicted_ms` is its 1 µs floor
-    (not a time: it made a `-n 1` run report 1,000,000 tok/s), so no rate is given (0 s: Stats says 0 tok/s).
-    """
-    if "predicted_ms" not in timings:
-        return None
-    if int(timings.get("predicted_n") or 0) <= 1:
-        return 0.0
-    return float(timings["predicted_ms"]) / 1000
 
 
 def _reason(reason: str | None) -> FinishReason:
