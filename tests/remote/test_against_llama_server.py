@@ -77,10 +77,10 @@ def test_json_stats_come_from_its_usage_and_timings(llama_server: LlamaServer) -
 
 def test_one_token_has_no_generation_rate(llama_server: LlamaServer) -> None:
     # llama-server's first token comes from the prompt's logits: it times no step, and its predicted_ms is
-    # a 1 µs floor that used to read as 1,000,000 tok/s
+    # a 1 µs floor that used to read as 1,000,000 tok/s; one token has no rate (Stats)
     stats = json.loads(remote(llama_server, "--temperature", "0", "-n", "1", "--json", "Hi").stdout)["stats"]
     assert stats["generated_tokens"] == 1
-    assert stats["generation_seconds"] == 0 and stats["generation_tokens_per_second"] == 0
+    assert stats["generation_seconds"] < 0.001 and stats["generation_tokens_per_second"] == 0
 
 
 def test_an_answer_that_ends_counts_the_end_of_turn_token(llama_server: LlamaServer) -> None:
