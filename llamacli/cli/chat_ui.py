@@ -64,7 +64,8 @@ def start_chat(
             resume=resume,
             conversation=conversation,
         )
-        session.set_format(output)
+        if output is not None:  # else the format a continued conversation had, or prose
+            session.set_format(output)
         if verbose:
             out.dim(session.model.runtime_summary())
         _run(out, session, _chat_guard(session, loaded))

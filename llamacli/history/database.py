@@ -97,12 +97,14 @@ class History:
     # -- writing ------------------------------------------------------------------------------
 
     @_reported
-    def new_conversation(self, model: str, system: str | None) -> int:
+    def new_conversation(self, model: str, system: str | None, output_format: str | None = None) -> int:
         """Start a conversation; returns its id."""
-        return writes.new_conversation(self._db, model, system)
+        return writes.new_conversation(self._db, model, system, output_format)
 
     @_reported
-    def start_conversation(self, model: str, system: str | None, first_message: str) -> tuple[int, int]:
+    def start_conversation(
+        self, model: str, system: str | None, first_message: str, output_format: str | None = None
+    ) -> tuple[int, int]:
         """Create a conversation with its first user message in one transaction; (conversation id, message id).
 
         One transaction, so a kill between the two never leaves a conversation without its message.
@@ -110,16 +112,19 @@ class History:
         db = self._db
         with db:
             db.execute("BEGIN")
-            conversation_id = writes.new_conversation(db, model, system)
+            conversation_id = writes.new_conversation(db, model, system, output_format)
             message_id = writes.insert_message(db, conversation_id, "user", first_message, time.time(), False, None)
         return conversation_id, message_id
 
     @_reported
-    def update_conversation(self, conversation_id: int, *, model: str, system: str | None) -> None:
-        """Record a model switch or a new system prompt (the messages keep the model that wrote them)."""
+    def update_conversation(
+        self, conversation_id: int, *, model: str, system: str | None, output_format: str | None = None
+    ) -> None:
+        """Record a model switch, a new system prompt or a new answer format (the messages keep the model that
+        wrote them)."""
         self._db.execute(
-            "UPDATE conversations SET model = ?, system = ?, updated = ? WHERE id = ?",
-            (model, system, time.time(), conversation_id),
+            "UPDATE conversations SET model = ?, system = ?, output_format = ?, updated = ? WHERE id = ?",
+            (model, system, output_format, time.time(), conversation_id),
         )
 
     @_reported
@@ -160,6 +165,7 @@ class History:
         system: str | None,
         entries: Sequence[Entry],
         dropped: Sequence[int] = (),
+        output_format: str | None = None,
     ) -> tuple[int, list[int]]:
         """Write what a chat is behind on, in one transaction; (conversation id, message ids of ENTRIES).
 
@@ -168,7 +174,7 @@ class History:
         rows /retry replaced meanwhile (DROPPED) are deleted. Nothing else is touched: messages another
         process added to the conversation stay. A conversation that is gone is started again.
         """
-        return writes.catch_up(self._db, conversation_id, model, system, entries, dropped)
+        return writes.catch_up(self._db, conversation_id, model, system, entries, dropped, output_format)
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -49,7 +49,8 @@ def find(db: sqlite3.Connection, key: str) -> Conversation | None:
     """A conversation by id or by saved name, in full; None when there is none."""
     column = "id" if key.isdigit() else "name"
     row = db.execute(
-        f"SELECT id, model, system, name, created, updated FROM conversations WHERE {column} = ?", (key,)
+        f"SELECT id, model, system, name, created, updated, output_format FROM conversations WHERE {column} = ?",
+        (key,),
     ).fetchone()
     if row is None:
         return None
@@ -63,5 +64,7 @@ def find(db: sqlite3.Connection, key: str) -> Conversation | None:
     )
     first = next((m.content for m in messages if m.role == "user"), "")
     models = tuple(dict.fromkeys(m.model for m in messages if m.model is not None))
-    cid, model, system, name, created, updated = row
-    return Conversation(cid, model, system, name, created, updated, len(messages), first, messages, models)
+    cid, model, system, name, created, updated, output_format = row
+    return Conversation(
+        cid, model, system, name, created, updated, len(messages), first, messages, models, output_format
+    )

@@ -3,6 +3,7 @@ a chat hands to `History.catch_up`."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ class Conversation:
     first_message: str = ""
     messages: tuple[StoredMessage, ...] = field(default_factory=tuple)
     models: tuple[str, ...] = ()
+    output_format: str | None = None  # JSON {"label", "schema"} of the format answers are held to; None: prose
 
     def to_dict(self, *, messages: bool = True) -> dict[str, Any]:
         """Plain data for --json; without MESSAGES, the header alone (a listing reads no messages)."""
@@ -54,6 +56,7 @@ class Conversation:
         if not messages:
             return header
         return header | {
+            "format": json.loads(self.output_format) if self.output_format else None,
             "messages": [
                 {
                     "role": m.role,

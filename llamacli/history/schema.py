@@ -50,8 +50,18 @@ def _m002_message_model(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN model TEXT")
 
 
+def _m003_conversation_format(db: sqlite3.Connection) -> None:
+    # The format every answer is held to (`--format json`, `--schema`, `/set format`), as JSON: {"label":
+    # "json"|"schema", "schema": {...}}; NULL for prose. So `chat --continue` answers as the chat did.
+    db.execute("ALTER TABLE conversations ADD COLUMN output_format TEXT")
+
+
 # Applied once each, in order; the database's user_version counts how many ran (as in simonw/llm).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m001_initial, _m002_message_model)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _m001_initial,
+    _m002_message_model,
+    _m003_conversation_format,
+)
 
 
 def connect(path: Path, timeout: float) -> sqlite3.Connection:

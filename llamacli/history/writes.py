@@ -17,12 +17,12 @@ def _stats_json(stats: dict[str, Any] | None) -> str | None:
     return json.dumps(stats) if stats else None
 
 
-def new_conversation(db: sqlite3.Connection, model: str, system: str | None) -> int:
+def new_conversation(db: sqlite3.Connection, model: str, system: str | None, output_format: str | None = None) -> int:
     """Insert a conversation; its id."""
     now = time.time()
     cursor = db.execute(
-        "INSERT INTO conversations (model, system, created, updated) VALUES (?, ?, ?, ?)",
-        (model, system, now, now),
+        "INSERT INTO conversations (model, system, output_format, created, updated) VALUES (?, ?, ?, ?, ?)",
+        (model, system, output_format, now, now),
     )
     return int(cursor.lastrowid or 0)
 
@@ -80,6 +80,7 @@ def catch_up(
     system: str | None,
     entries: Sequence[Entry],
     dropped: Sequence[int],
+    output_format: str | None = None,
 ) -> tuple[int, list[int]]:
     """Write what a chat is behind on, in one transaction (see `History.catch_up`)."""
     with db:
@@ -90,11 +91,11 @@ def catch_up(
         )
         if exists:
             db.execute(
-                "UPDATE conversations SET model = ?, system = ?, updated = ? WHERE id = ?",
-                (model, system, time.time(), conversation_id),
+                "UPDATE conversations SET model = ?, system = ?, output_format = ?, updated = ? WHERE id = ?",
+                (model, system, output_format, time.time(), conversation_id),
             )
         else:
-            conversation_id = new_conversation(db, model, system)
+            conversation_id = new_conversation(db, model, system, output_format)
         assert conversation_id is not None
         for row in dropped:
             db.execute("DELETE FROM messages WHERE id = ? AND conversation_id = ?", (row, conversation_id))

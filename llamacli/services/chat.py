@@ -102,18 +102,29 @@ class ChatSession:
     output: structured.OutputFormat | None = None  # every answer a JSON document of this format (set_format)
 
     def continue_from(self, conversation: Conversation) -> None:
-        """Carry on CONVERSATION itself (new turns are added to it), with its system prompt unless this
-        session has one."""
+        """Carry on CONVERSATION itself (new turns are added to it), with its system prompt and its answers'
+        format unless this session has its own."""
         self.conversation_id = conversation.id
         self.system = self.system if self.system is not None else conversation.system
+        if self.output is None:
+            self._use_format(structured.from_record(conversation.output_format))
         self.turns = [
             Turn(m.role, m.content, m.id, m.interrupted, m.created, m.stats, m.model) for m in conversation.messages
         ]
         self.first_sent = 0
 
     def set_format(self, output: structured.OutputFormat | None) -> None:
-        """Answer in OUTPUT's format from now on (None: prose): its grammar, and its instruction to the model."""
+        """Answer in OUTPUT's format from now on (None: prose), and say so in the conversation's record."""
+        self._use_format(output)
+        self._record_conversation()
+
+    def _use_format(self, output: structured.OutputFormat | None) -> None:
+        """Sample under OUTPUT's grammar and tell the model its instruction (None: prose)."""
         self.output, self.params = output, structured.apply(self.params, output)
+
+    def _format(self) -> str | None:
+        """The answers' format as the history records it."""
+        return structured.to_record(self.output)
 
     def close(self) -> None:
         """Free the model, after a last try at saving a conversation the history is behind on."""
@@ -138,7 +149,7 @@ class ChatSession:
                     Entry(t.role, t.content, t.created, t.interrupted, t.stats, t.model, t.row) for t in self.turns
                 ]
                 self.conversation_id, rows = self.history.catch_up(
-                    self.conversation_id, self.local.name, self.system, entries, self.dropped
+                    self.conversation_id, self.local.name, self.system, entries, self.dropped, self._format()
                 )
                 for turn, row in zip(self.turns, rows, strict=True):
                     turn.row = row
@@ -180,7 +191,9 @@ class ChatSession:
 
         def write(history: History) -> None:
             if self.conversation_id is None:  # the conversation and its first message are written together
-                self.conversation_id, turn.row = history.start_conversation(self.local.name, self.system, text)
+                self.conversation_id, turn.row = history.start_conversation(
+                    self.local.name, self.system, text, self._format()
+                )
             else:
                 turn.row = history.add_message(self.conversation_id, "user", text)
 
@@ -262,7 +275,7 @@ class ChatSession:
     def _add(self, history: History, turn: Turn) -> None:
         """Write TURN as a new message (creating the conversation if it has none yet)."""
         if self.conversation_id is None:
-            self.conversation_id = history.new_conversation(self.local.name, self.system)
+            self.conversation_id = history.new_conversation(self.local.name, self.system, self._format())
         turn.row = history.add_message(
             self.conversation_id, turn.role, turn.content, interrupted=turn.interrupted, model=turn.model
         )
@@ -301,7 +314,7 @@ class ChatSession:
         if self.conversation_id is not None or self.unsaved is not None:
             self._record(
                 lambda history: history.update_conversation(
-                    self.conversation_id or 0, model=self.local.name, system=self.system
+                    self.conversation_id or 0, model=self.local.name, system=self.system, output_format=self._format()
                 )
             )
 

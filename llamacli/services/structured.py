@@ -21,7 +21,7 @@ from typing import Any
 
 from llamacli.engine import json_schema
 from llamacli.engine.params import GenerationParams
-from llamacli.errors import DocumentCut, InvalidValue, UsageError
+from llamacli.errors import DocumentCut, InvalidValue, LlamacliError, UsageError
 
 # The concise syntax's types: llm's four (and their JSON Schema names), plus `list` (of strings) and
 # `list[TYPE]` of one of them.
@@ -215,6 +215,23 @@ def multi(schema: Any) -> dict[str, Any]:
 def apply(params: GenerationParams, output: OutputFormat | None) -> GenerationParams:
     """PARAMS under OUTPUT's grammar, or under none (prose)."""
     return output.apply(params) if output else dataclasses.replace(params, grammar=None, json_schema=None)
+
+
+def to_record(output: OutputFormat | None) -> str | None:
+    """OUTPUT as a conversation's record keeps it (JSON: its label and schema); None for prose."""
+    return None if output is None else json.dumps({"label": output.label, "schema": output.schema})
+
+
+def from_record(text: str | None) -> OutputFormat | None:
+    """The format a conversation's record keeps (`to_record`); None for prose, and for a record that is not
+    one or whose schema can no longer be enforced (the history is read, not trusted)."""
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+        return from_schema(record["schema"], str(record["label"]))
+    except (ValueError, TypeError, KeyError, LlamacliError):
+        return None
 
 
 def describe(output: OutputFormat | None) -> str:

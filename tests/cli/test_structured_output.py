@@ -145,6 +145,21 @@ def test_chat_set_schema_then_format_off() -> None:
 
 
 @pytest.mark.slow
+def test_chat_continue_answers_in_the_format_the_chat_had() -> None:
+    first = run_cli("chat", "--schema", "colour", *GREEDY, "-n", "40", input="Name a colour.\n/bye\n")
+    assert first.returncode == 0, first.stderr
+    assert set(json.loads(first.stdout)) == {"colour"}
+    again = run_cli("chat", "--continue", *GREEDY, "-n", "40", input="Another one.\n/show\n/bye\n")
+    assert again.returncode == 0, again.stderr
+    assert set(json.loads(again.stdout)) == {"colour"}  # held to the schema the conversation was held to
+    assert "format: schema" in again.stderr.decode()
+    prose = run_cli("chat", "--continue", *GREEDY, "-n", "20", input="/set format off\nSay hi.\n/bye\n")
+    assert prose.returncode == 0 and "format = off" in prose.stderr.decode()  # (the model may still copy JSON)
+    last = run_cli("chat", "--continue", *GREEDY, "-n", "20", input="/show\n/bye\n")
+    assert "format: text" in last.stderr.decode()  # turning it off is kept too
+
+
+@pytest.mark.slow
 def test_chat_says_a_cut_document_and_goes_on() -> None:
     result = run_cli("chat", "--format", "json", *GREEDY, "-n", "3", input="Describe a dog.\n/set max_tokens 100\n")
     assert result.returncode == 0, result.stderr

@@ -139,11 +139,11 @@ def test_a_history_from_before_per_message_models_is_migrated(tmp_path: Path) ->
             ("user", "hi", None),
             ("assistant", "yo", None),
         ]
-        assert (found.model, found.system, found.models) == ("m", "sys", ())
+        assert (found.model, found.system, found.models, found.output_format) == ("m", "sys", (), None)
         history.add_message(found.id, "assistant", "new", model="n")
         assert history.get("old").models == ("n",)
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+    assert check.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 3
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -207,6 +207,20 @@ def test_catching_up_keeps_what_another_process_wrote(tmp_path: Path) -> None:
             ("assistant", "their answer", "b"),
             ("user", "mine 2", None),
         ]
+
+
+def test_a_conversation_keeps_its_answers_format(tmp_path: Path) -> None:
+    """The format every answer is held to is the conversation's (`chat --continue` answers as it did): written
+    with the first message, changed with the model or the system prompt, and by a catch-up."""
+    fmt = '{"label": "json", "schema": {"type": "object"}}'
+    with History(tmp_path / "h.db") as history:
+        cid, _ = history.start_conversation("m", None, "hi", fmt)
+        assert history.get(str(cid)).output_format == fmt
+        history.update_conversation(cid, model="m", system=None)
+        assert history.get(str(cid)).output_format is None  # prose again
+        history.catch_up(cid, "m", None, [Entry("user", "hi", 1.0)], (), fmt)
+        assert history.get(str(cid)).output_format == fmt
+        assert history.get(str(history.new_conversation("m", None))).output_format is None
 
 
 def test_migrations_run_once(tmp_path: Path) -> None:
