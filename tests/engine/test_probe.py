@@ -120,10 +120,10 @@ def test_the_machine_is_tested_on_the_reference_model(
 def test_after_generating_the_child_is_a_fresh_interpreter(smollm2_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """libgomp's worker pool does not survive fork: a process that generated spawns its self-test child."""
     monkeypatch.setattr(native, "_threads_started", True)
-    ok = probe._try(smollm2_path, runtime.LADDER[0], header=True)
+    ok = probe._try(smollm2_path, runtime.LADDER[0], header=True, parts=())
     assert ok.signal is None and ok.code == 0 and ok.header_ok and ok.weights_ok
     monkeypatch.setenv(CRASH_SWITCH, "always")
-    crashed = probe._try(smollm2_path, runtime.LADDER[0], header=True)
+    crashed = probe._try(smollm2_path, runtime.LADDER[0], header=True, parts=())
     assert crashed.signal == "SIGILL" and crashed.weights_ok
 
 
