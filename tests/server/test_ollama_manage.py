@@ -218,3 +218,56 @@ def test_pull_and_delete_need_the_key_and_this_server_s_name(bare_served: Served
 def test_a_pull_without_a_model_is_a_400(bare_served: Served, key_headers: dict[str, str]) -> None:
     answer = httpx.post(bare_served.url("/api/pull"), json={}, headers=key_headers, timeout=30)
     assert answer.status_code == 400 and answer.json() == {"error": "model is required"}
+
+
+# -- a model that loads: SmolLM2 requantized, served by the loopback Hub under llama3.2:1b's files (slow) ----
+
+FAMILY = "llama3.2:1b"
+
+
+@pytest.fixture(scope="module")
+def family(hub_server: HubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """`llamacli serve` with no model loaded, online against the loopback Hub of requantized files."""
+    env = serve_env(tmp_path_factory.mktemp("family"), hub_server)
+    server = start_serve("--parallel", "2", "--ctx", "1024", "--temperature", "0", env=env, timeout=60)
+    yield server
+    server.stop()
+
+
+@pytest.mark.slow
+def test_a_pulled_model_answers_and_deleting_it_unloads_it(family: Served, hub_server: HubServer) -> None:
+    hub_server.reset()
+    parts = list(client(family).pull(FAMILY, stream=True))
+    assert parts[0].status == "pulling manifest" and parts[-1].status == "success"
+    last = progress_of(parts)[-1]
+    assert last.completed == last.total and hub_server.body_bytes() == last.total
+    assert FAMILY in [m.model for m in client(family).list().models]
+    answer = client(family).chat(FAMILY, messages=[{"role": "user", "content": "Say hi"}], options={"num_predict": 8})
+    assert answer.done and answer.message.content
+    assert [m.model for m in client(family).ps().models] == [FAMILY]  # loaded, idle for its keep-alive
+    assert client(family).delete(FAMILY).status == "success"
+    assert client(family).ps().models == []  # unloaded first
+    assert FAMILY not in [m.model for m in client(family).list().models] and FAMILY not in listed(family)
+
+
+@pytest.mark.slow
+def test_a_model_that_is_generating_is_not_deleted(family: Served, hub_server: HubServer) -> None:
+    client(family).pull(FAMILY)
+    long = {"model": FAMILY, "prompt": "Once upon a time", "max_tokens": 900, "ignore_eos": True, "stream": True}
+    with httpx.stream("POST", family.url("/v1/completions"), json=long, timeout=60) as streaming:
+        lines = streaming.iter_lines()  # held: a dropped iterator would close the stream
+        while not next(lines).startswith("data:"):
+            pass  # it is generating
+        refused = httpx.request("DELETE", family.url("/api/delete"), json={"model": FAMILY}, timeout=30)
+    assert refused.status_code == 409, refused.text
+    assert refused.json() == {
+        "error": f"{FAMILY} is in use: a request is generating with it (delete it once they have finished)"
+    }
+    assert FAMILY in listed(family)
+    deadline = time.monotonic() + 30  # the stream was closed: its slot is freed within a token
+    while (
+        gone := httpx.request("DELETE", family.url("/api/delete"), json={"model": FAMILY}, timeout=30)
+    ).status_code == 409:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert gone.status_code == 200 and FAMILY not in listed(family)
