@@ -42,7 +42,6 @@ _PULL_STATUS: list[tuple[type[LlamacliError], int]] = [
     (err.DoesNotFit, 400),
     (err.PullOfFile, 400),
     (err.NotEnoughDisk, 507),
-    (err.BusyError, 409),
     (err.AuthRequired, 403),  # the Hub refused: gated, private or missing (HF_TOKEN)
     (err.DownloadError, 502),  # the Hub or the transfer failed (IntegrityError too)
 ]
