@@ -48,6 +48,9 @@ class PullProgress:
                 f"'llamacli pull {self.label}' resumes from there"
             )
 
+    def file(self, name: str, sha256: str) -> None:
+        """Nothing: the bar is labelled with the model's name, which the person typed."""
+
     def start(self, total: int, done: int) -> None:
         """Begin drawing (a bar on a terminal; the start of the one line otherwise)."""
         self.started, self.total, self.done = time.monotonic(), total, done

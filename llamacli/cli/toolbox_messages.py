@@ -18,6 +18,12 @@ def _server_busy(e: err.ServerBusy) -> Words:
     return f"the server is busy: {e.queued} requests are waiting already", "try again in a few seconds"
 
 
+@_says(USER, err.ModelInUse)
+def _model_in_use(e: err.ModelInUse) -> Words:
+    some = "a request is" if e.requests == 1 else f"{e.requests} requests are"
+    return f"{e.model} is in use: {some} generating with it", "delete it once they have finished"
+
+
 @_says(LOAD, err.EngineFailure)
 def _engine_failure(e: err.EngineFailure) -> Words:
     return f"generation stopped: {e.reason}", None

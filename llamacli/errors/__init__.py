@@ -79,6 +79,7 @@ from llamacli.errors.serving import (
     AddressNeedsKey,
     DoesNotFit,
     EngineFailure,
+    ModelInUse,
     NoModelFits,
     ServerBusy,
 )
@@ -122,6 +123,7 @@ __all__ = [
     "LoadWithoutName",
     "MalformedReference",
     "MissingPart",
+    "ModelInUse",
     "ModelLoadError",
     "ModelNotFound",
     "ModelNotLocal",

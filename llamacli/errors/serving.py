@@ -38,6 +38,15 @@ class ServerBusy(LlamacliError):
         self.queued = queued
 
 
+class ModelInUse(LlamacliError):
+    """MODEL cannot be deleted now: REQUESTS requests are using it (a file under a running slot stays)."""
+
+    def __init__(self, model: str, requests: int) -> None:
+        super().__init__(model, requests)
+        self.model = model
+        self.requests = requests
+
+
 class EngineFailure(LlamacliError):
     """llama.cpp failed in the middle of a batched generation, or the engine is closing (REASON)."""
 

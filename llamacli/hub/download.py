@@ -24,7 +24,14 @@ RETRIES = 5
 
 
 class Progress(Protocol):
-    """What a download reports as it goes (the CLI draws it; tests may record it)."""
+    """What a download reports as it goes (the CLI draws it, `serve` streams it; tests may record it).
+
+    A Progress may raise from `start` or `advance` to stop the transfer (as Ctrl-C does): what was received
+    stays in the partial file, for the next pull to resume.
+    """
+
+    def file(self, name: str, sha256: str) -> None:
+        """The next transfer is the file NAME, whose content hashes to SHA256 (ollama names it by digest)."""
 
     def start(self, total: int, done: int) -> None:
         """The transfer begins with DONE of TOTAL bytes already on disk."""
@@ -38,6 +45,9 @@ class Progress(Protocol):
 
 class Silent:
     """A Progress that shows nothing."""
+
+    def file(self, name: str, sha256: str) -> None:
+        """Nothing."""
 
     def start(self, total: int, done: int) -> None:
         """Nothing."""
@@ -241,13 +251,15 @@ def fetch(
                         have += len(chunk)
                         if pending_size >= CHUNK:
                             sink.put(pending)
-                            progress.advance(pending_size)
-                            pending, pending_size, failures = [], 0, 0
+                            written, pending, pending_size, failures = pending_size, [], 0, 0
+                            progress.advance(written)  # may raise to stop: these bytes are handed over once
                 finally:
-                    if pending:  # bytes received before a drop are good: keep them
-                        sink.put(pending)
-                        progress.advance(pending_size)
-                    sink.close()
+                    try:
+                        if pending:  # bytes received before a drop are good: keep them
+                            sink.put(pending)
+                            progress.advance(pending_size)
+                    finally:
+                        sink.close()  # whatever a Progress raised: what was received is on disk
             if have < request.size:
                 raise httpx2.RemoteProtocolError("the connection closed early")
         except httpx2.TransportError as e:

@@ -28,6 +28,7 @@ _STATUS: list[tuple[type[LlamacliError], int, str]] = [
     (err.TemplateError, 400, "invalid_messages"),
     (err.InvalidValue, 400, "invalid_value"),
     (err.ServerBusy, 503, "server_busy"),
+    (err.ModelInUse, 409, "model_in_use"),
     (err.OfflineRefused, 404, "model_not_found"),
     (err.GuardBlocked, 400, "content_blocked"),
 ]

@@ -25,7 +25,7 @@ from llamacli.engine.events import Event, Finished, Stats
 from llamacli.engine.model import Model
 from llamacli.engine.params import DEFAULT_CTX, GenerationParams
 from llamacli.errors import LlamacliError
-from llamacli.server import generation, guarding, ollama_models
+from llamacli.server import generation, guarding, ollama_manage, ollama_models
 from llamacli.server.config import ServerConfig
 from llamacli.server.errors import ApiError
 from llamacli.server.ollama_schemas import ChatRequest, GenerateRequest, Options
@@ -198,4 +198,6 @@ routes = [
     Route("/api/ps", ollama_models.ps, methods=["GET"]),
     Route("/api/chat", chat, methods=["POST"]),
     Route("/api/generate", generate, methods=["POST"]),
+    Route("/api/pull", ollama_manage.pull, methods=["POST"]),
+    Route("/api/delete", ollama_manage.delete, methods=["DELETE"]),
 ]

@@ -142,8 +142,8 @@ class GenerateRequest(_Generating):
         return self
 
 
-class ShowRequest(_Loose):
-    """`POST /api/show`: `model`, or `name` as older clients send it."""
+class _Named(_Loose):
+    """A request about one model: `model`, or `name` as older clients send it."""
 
     model: str = ""
     name: str = ""
@@ -151,3 +151,18 @@ class ShowRequest(_Loose):
     def target(self) -> str:
         """The model asked about."""
         return self.model or self.name
+
+
+class ShowRequest(_Named):
+    """`POST /api/show`."""
+
+
+class PullRequest(_Named):
+    """`POST /api/pull`: streamed unless told not to, as ollama does."""
+
+    stream: bool = True
+    insecure: bool = False  # accepted and ignored: the Hub is reached as HF_ENDPOINT says
+
+
+class DeleteRequest(_Named):
+    """`DELETE /api/delete`."""

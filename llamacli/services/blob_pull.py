@@ -91,6 +91,7 @@ def _download(
     before = partial.stat().st_size if partial.exists() else 0
     request = download.Request(remote.url, remote.headers, remote.size, remote.sha256)
     prefix = header.prefix if header is not None else b""  # the header read fetched the first bytes: keep them
+    progress.file(remote.file, remote.sha256)
     try:
         download.fetch(metadata.client(), request, partial, progress, prefix=prefix)
     except download.TransferFailed as e:

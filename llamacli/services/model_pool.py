@@ -17,13 +17,14 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from llamacli.base.lora import Lora
 from llamacli.engine.params import LoadParams
+from llamacli.errors import ModelInUse
 from llamacli.services import loading
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from llamacli.engine.model import Model
     from llamacli.models.locate import LocalModel
 
+T = TypeVar("T")
 FOREVER = -1.0  # a keep-alive that never expires (ollama's negative keep_alive)
 
 
@@ -146,6 +148,20 @@ class ModelPool:
             self._unload(runner)
             return True
 
+    def evicting(self, reference: str, files: Collection[Path], then: Callable[[], T]) -> T:
+        """THEN (which deletes REFERENCE's FILES) with none of them loaded: idle runners on them are unloaded
+        first, as keep_alive 0 does; ModelInUse when requests are using one. Under the lock, so no request
+        loads them in between: a file is never deleted under a running slot."""
+        wanted = {path.resolve() for path in files}
+        with self._lock:
+            runners = [r for r in self._runners.values() if wanted & {p.resolve() for p in _files(r.local)}]
+            busy = sum(runner.users for runner in runners)
+            if busy:
+                raise ModelInUse(reference, busy)
+            for runner in runners:
+                self._unload(runner)
+            return then()
+
     def close(self) -> None:
         """Unload everything (the server is stopping; the engines tell their running requests)."""
         with self._lock:
@@ -203,6 +219,11 @@ class ModelPool:
         self._aliases = {name: path for name, path in self._aliases.items() if path != key}
         runner.engine.close()
         runner.model.close()
+
+
+def _files(local: LocalModel) -> tuple[Path, ...]:
+    """Every file a loaded model reads (a split model's parts)."""
+    return local.parts or (local.path,)
 
 
 def _key(path: Path, adapters: tuple[Lora, ...]) -> str:

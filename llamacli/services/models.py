@@ -246,6 +246,13 @@ def remove(text: str, env: Mapping[str, str] = os.environ) -> Removed:
     raise ModelNotPulled(text)
 
 
+def files_of(text: str, env: Mapping[str, str] = os.environ) -> tuple[Path, ...]:
+    """The files of TEXT's model on this machine, found as `remove` finds them (none when it has none)."""
+    store = Store.default(env)
+    manifest = find_manifest(references.parse(text), registry.load(env), store, intact=False)
+    return store.files_of(manifest) if manifest is not None else ()
+
+
 def _same_model(meta: Manifest, ref: references.Reference, reg: Registry) -> bool:
     """Whether a (partial) download's record is what REF names."""
     from llamacli.models.references import DEFAULT_QUANT

@@ -63,6 +63,10 @@ class WholeModel:
         else:
             self.before += size
 
+    def file(self, name: str, sha256: str) -> None:
+        """The part about to be fetched (the total stays the whole model's)."""
+        self.inner.file(name, sha256)
+
     def start(self, total: int, done: int) -> None:
         """A part's transfer begins with DONE of its TOTAL bytes on disk."""
         if self.started:

@@ -65,6 +65,7 @@ SAMPLES: list[LlamacliError] = [
     errors.DoesNotFit("a/b/x.gguf", "needs 9.0 GiB but this machine has 4.0 GiB to give"),
     errors.ServerBusy(0),
     errors.ServerBusy(64),
+    errors.ModelInUse("llama3.2:1b", 2),
     errors.EngineFailure("llama_decode failed"),
     errors.AddressNeedsKey("0.0.0.0"),
     errors.SchemaUnsupported("minimum", "#/properties/age", "llama.cpp's grammar cannot enforce it"),

@@ -22,6 +22,9 @@ class Recorder:
         self.bytes = 0
         self.retries: list[str] = []
 
+    def file(self, name: str, sha256: str) -> None:
+        """Not called by fetch (the pull names the file before it)."""
+
     def start(self, total: int, done: int) -> None:
         self.starts.append((total, done))
 
@@ -83,3 +86,27 @@ def test_repeated_drops_without_progress_give_up(bare_hub: HubServer, data: byte
         download.fetch(hub_api.client(), request(), partial, progress, retries=3)
     assert partial.stat().st_size == 100_000
     assert len(progress.retries) == 2
+
+
+class Stopper(Recorder):
+    """Stops the transfer from `advance` once AFTER bytes arrived (as `serve` does when its client left)."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def advance(self, n: int) -> None:
+        super().advance(n)
+        if self.bytes >= self.after:
+            raise KeyboardInterrupt("stop")
+
+
+def test_a_progress_that_stops_the_transfer_leaves_a_prefix_to_resume(data: bytes, tmp_path: Path) -> None:
+    partial = tmp_path / "x.part"
+    with pytest.raises(KeyboardInterrupt):
+        download.fetch(hub_api.client(), request(), partial, Stopper(after=1))
+    kept = partial.read_bytes()
+    assert 0 < len(kept) < len(data) and data.startswith(kept)  # every byte once, in order: no piece twice
+    progress = Recorder()
+    download.fetch(hub_api.client(), request(), partial, progress)
+    assert partial.read_bytes() == data and progress.starts == [(len(data), len(kept))]

@@ -44,6 +44,9 @@ class Watcher:
         self.pulls.append(name)
         yield self
 
+    def file(self, name: str, sha256: str) -> None:
+        """Not shown."""
+
     def start(self, total: int, done: int) -> None:
         self.total = total
 
