@@ -16,7 +16,9 @@ from llamacli import errors as err
 from llamacli.errors import LlamacliError
 
 # Domain errors by HTTP status: what the request named is missing (404), the request cannot be served as
-# asked (400), the server cannot take it now (503); everything else is the server's fault (500).
+# asked (400), the Hub refused a model's download (403) or failed it (502), the disk is full (507), the server
+# cannot take it now (503); everything else is the server's fault (500). A request for a model not downloaded
+# yet pulls it first, so a chat can meet the Hub's errors as a pull does.
 _STATUS: list[tuple[type[LlamacliError], int, str]] = [
     (err.ModelNotFound, 404, "model_not_found"),
     (err.ModelNotLocal, 404, "model_not_found"),
@@ -31,6 +33,11 @@ _STATUS: list[tuple[type[LlamacliError], int, str]] = [
     (err.ModelInUse, 409, "model_in_use"),
     (err.OfflineRefused, 404, "model_not_found"),
     (err.GuardBlocked, 400, "content_blocked"),
+    (err.DoesNotFit, 400, "model_too_large"),
+    (err.PullOfFile, 400, "invalid_model"),
+    (err.NotEnoughDisk, 507, "insufficient_storage"),
+    (err.AuthRequired, 403, "hub_refused"),  # gated, private or missing (HF_TOKEN)
+    (err.DownloadError, 502, "download_failed"),  # the Hub or the transfer failed (IntegrityError too)
 ]
 
 

@@ -36,14 +36,10 @@ NDJSON = "application/x-ndjson"
 INTERVAL = 0.25  # seconds between progress lines (the last one always goes)
 FIRST_WAIT = 2.0  # seconds a streamed pull may run before its response starts (errors until then keep a status)
 
-# What a pull meets that the generation routes do not, by status (the rest as server/errors.py maps them).
+# Where a pull's status differs from the generation routes' (server/errors.py maps the rest): offline, a
+# chat's model is missing (404), while a pull is forbidden (403).
 _PULL_STATUS: list[tuple[type[LlamacliError], int]] = [
     (err.OfflineRefused, 403),  # `serve --offline`: the server may not download
-    (err.DoesNotFit, 400),
-    (err.PullOfFile, 400),
-    (err.NotEnoughDisk, 507),
-    (err.AuthRequired, 403),  # the Hub refused: gated, private or missing (HF_TOKEN)
-    (err.DownloadError, 502),  # the Hub or the transfer failed (IntegrityError too)
 ]
 
 Words = Callable[[LlamacliError], str]
