@@ -6,7 +6,8 @@ step (128K tokens for Llama 3): the slowness users of llama-cpp-python's `respon
 (llama.cpp issue #7554). llama.cpp's own common sampler does better, and so does `Sampler`: sample with the
 plain chain, check only the sampled token against the grammar, and only when the grammar rejects it sample
 again with the grammar applied to the whole vocabulary. The answer is the same one a grammar-first chain
-gives whenever the first choice was allowed, and a grammar-allowed token always. A greedy resample first
+gives whenever the first choice was allowed, and a grammar-allowed token always (with a repeat penalty, whose
+history must hold the answer's tokens only, the grammar-first chain samples every token). A greedy resample first
 tries the likeliest TOP_CANDIDATES tokens only (the best one the grammar allows among them is the best it
 allows at all), so a full pass over 128K tokens (about 25 ms) is paid only when none of them fits.
 """
@@ -72,6 +73,12 @@ class Sampler:
             raise SchemaUnsupported("grammar", "#", "llama.cpp could not parse the grammar made from the schema")
         self._grammar = grammar
         self._full = make_sampler(ll, vocab, params, grammar)  # owns the grammar sampler from here on
+        if params.repeat_penalty != 1.0:
+            # A penalty remembers every token its chain accepts: checking the plain chain's choice would record
+            # tokens the grammar then refuses, and the resampling chain would miss those it did not choose. So
+            # with a penalty every token comes from the grammar-first chain, whose history is the answer's.
+            self.sample = functools.partial(ll.llama_sampler_sample, self._full)
+            return
         self._one = (ll.llama_token_data * 1)()
         self._candidates = ll.llama_token_data_array(self._one, 1, -1, False)
         self._candidates_p = ctypes.byref(self._candidates)

@@ -124,3 +124,18 @@ def test_concise_syntax_and_multi(model: Model) -> None:
     value = _answer(model, "List two capital cities.", output)
     jsonschema.validate(value, output.schema)
     assert len(value["items"]) >= 1 and all(set(item) == {"city", "country"} for item in value["items"])
+
+
+def test_with_a_repeat_penalty_every_token_comes_from_the_grammar_first_chain(model: Model) -> None:
+    """A penalty's history must hold the answer's tokens only: no token is sampled by the plain chain and then
+    refused (which would enter its history), so nothing is resampled, and the answer still validates."""
+    prompt, schema = SCHEMAS["every type"]
+    output = structured.from_schema(schema)
+    messages = [Message("system", structured.system_prompt(None, output) or ""), Message("user", prompt)]
+    plain = model.generate(messages, output.apply(GenerationParams(temperature=0, max_tokens=200)))
+    assert plain.stats.grammar_resamples > 0  # without a penalty the fast path checks, and sometimes resamples
+    penalized = output.apply(GenerationParams(temperature=0, max_tokens=200, repeat_penalty=1.3))
+    completion = model.generate(messages, penalized)
+    assert completion.stats.grammar_resamples == 0
+    value = structured.finish(completion.text, completion.reason, completion.stats.generated_tokens)
+    jsonschema.validate(value, schema)
